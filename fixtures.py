@@ -1,0 +1,255 @@
+"""Fixture loading: validate API keys, records and step results, then upsert them by id in
+one transaction, so that a fixture with any invalid item stores nothing.
+"""
+
+import json
+import logging
+import time
+
+from marshmallow import ValidationError
+
+import values
+from models import ApiKey, Record, StepResult, database
+from schemas import API_KEY_FIXTURE, RECORD_FIXTURE, STEP_RESULT_FIXTURE, show
+
+logger = logging.getLogger(__name__)
+
+SECTIONS = ("apiKeys", "records", "stepResults")
+# A captured response body, {"data": [...], "pagination": {...}}, is a fixture too.
+CAPTURED_SECTIONS = ("data", "pagination")
+
+# Rows per INSERT statement: 39 columns stay well under SQLite's limit of 32,766 variables.
+CHUNK_SIZE = 500
+
+
+class FixtureError(ValueError):
+    """An invalid fixture; the message names the item and field, e.g. ``stepResults[3].status``."""
+
+
+def read_fixture_file(path):
+    """Read a fixture file as JSON.
+
+    :raise FixtureError: when the file cannot be read or is not valid JSON.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except OSError as error:
+        raise FixtureError(f"{path}: cannot read the fixture file: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise FixtureError(f"{path}: the fixture file is not UTF-8 text") from None
+    except json.JSONDecodeError as error:
+        raise FixtureError(
+            f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
+        ) from None
+
+
+def load_fixture(document, *, now_ms=None):
+    """Validate a fixture document and upsert its items in one transaction.
+
+    :param document: the parsed JSON object of a fixture or of a captured response body.
+    :param now_ms: the load time in epoch milliseconds, the default for record timestamps.
+    :return: the counts stored, as ``{"apiKeys": n, "records": n, "stepResults": n}``.
+    :raise FixtureError: naming the first invalid item and field; nothing is stored then.
+    """
+    _check_document(document)
+    loader = FixtureLoader(now_ms=now_ms)
+
+    with database.atomic():
+        for index, item in enumerate(document.get("apiKeys", ())):
+            loader.add_api_key(item, f"apiKeys[{index}]")
+        for index, item in enumerate(document.get("records", ())):
+            loader.add_record(item, f"records[{index}]")
+        for index, item in enumerate(document.get("stepResults", ())):
+            loader.add_step_result(item, f"stepResults[{index}]")
+        for index, item in enumerate(document.get("data", ())):
+            loader.add_step_result(item, f"data[{index}]", create_record=True)
+        loader.flush()
+
+    logger.info(
+        "Loaded fixture: %d API keys, %d records, %d step results",
+        loader.counts["apiKeys"], loader.counts["records"], loader.counts["stepResults"],
+    )
+    return dict(loader.counts)
+
+
+def _check_document(document):
+    if not isinstance(document, dict):
+        raise FixtureError(
+            "a fixture must be a JSON object with the lists apiKeys, records and stepResults,"
+            f" or a captured response body with data; got {type(document).__name__}"
+        )
+
+    accepted = SECTIONS + CAPTURED_SECTIONS
+    for name, value in document.items():
+        if name not in accepted:
+            raise FixtureError(f"{name}: unknown fixture section; accepted are {', '.join(accepted)}")
+        if name != "pagination" and not isinstance(value, list):
+            raise FixtureError(f"{name}: expected a JSON list, got {type(value).__name__}")
+
+
+class FixtureLoader:
+    """Validates fixture items one by one and buffers them for chunked upserts.
+
+    The caller owns the transaction: call the ``add_*`` methods and ``flush`` inside
+    ``database.atomic()`` so that an error rolls back every chunk already written.
+    """
+
+    def __init__(self, *, now_ms=None):
+        self.now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+        self.counts = {"apiKeys": 0, "records": 0, "stepResults": 0}
+        self._records = {}  # record id -> (organization_id, user_id, name), of this load and looked up
+        self._step_results = []
+
+    def add_api_key(self, item, location):
+        loaded = _validate(API_KEY_FIXTURE, item, location)
+        row = {
+            "key_hash": ApiKey.hash_key(loaded["key"]),
+            "user_id": loaded["user_id"],
+            "organization_id": loaded["organization_id"],
+            "permissions": loaded["permissions"],
+            "revoked": loaded["revoked"],
+        }
+        _upsert(ApiKey, [row])
+        self.counts["apiKeys"] += 1
+
+    def add_record(self, item, location):
+        loaded = _validate(RECORD_FIXTURE, item, location)
+        self._check_record_organization(loaded["id"], loaded["organization_id"], location)
+
+        loaded["created_at"] = _or_default(loaded["created_at"], self.now_ms)
+        loaded["updated_at"] = _or_default(loaded["updated_at"], loaded["created_at"])
+        _upsert(Record, [loaded])
+        self._records[loaded["id"]] = (loaded["organization_id"], loaded["user_id"], loaded["name"])
+        self.counts["records"] += 1
+
+    def add_step_result(self, item, location, *, create_record=False):
+        row = _validate(STEP_RESULT_FIXTURE, item, location)
+        organization_id, user_id, record_name = self._record_of(row, location, create_record)
+
+        if row.get("organization_id") is None:
+            row["organization_id"] = organization_id
+        elif row["organization_id"] != organization_id:
+            raise FixtureError(
+                f"{location}.organizationId: {show(row['organization_id'])} differs from the organization"
+                f" of record {show(row['record'])}, {show(organization_id)}"
+            )
+        if row.get("user_id") is None:
+            row["user_id"] = user_id
+        if "record_name" not in row:
+            row["record_name"] = record_name
+
+        self._step_results.append(_step_result_columns(row))
+        self.counts["stepResults"] += 1
+        if len(self._step_results) >= CHUNK_SIZE:
+            self.flush()
+
+    def flush(self):
+        """Write the buffered step results."""
+        if self._step_results:
+            _upsert(StepResult, self._step_results)
+            self._step_results = []
+
+    def _record_of(self, row, location, create_record):
+        record_id = row["record"]
+        if record_id not in self._records:
+            stored = Record.get_or_none(Record.id == record_id)
+            if stored is not None:
+                self._records[record_id] = (stored.organization_id, stored.user_id, stored.name)
+            elif create_record:
+                self._create_record_from_row(row, location)
+            else:
+                raise FixtureError(
+                    f"{location}.recordId: no record {show(record_id)} in this fixture's records"
+                    " or in the database; add it to the fixture's records list"
+                )
+        return self._records[record_id]
+
+    def _create_record_from_row(self, row, location):
+        for key, name in (("organization_id", "organizationId"), ("user_id", "userId")):
+            if not row.get(key):
+                raise FixtureError(
+                    f"{location}.{name}: needed to create record {show(row['record'])}, which does not exist"
+                )
+
+        record = {
+            "id": row["record"],
+            "name": row.get("record_name"),
+            "type": None,
+            "organization_id": row["organization_id"],
+            "user_id": row["user_id"],
+            "metadata": {},
+            "created_at": row["created_at"],
+            "updated_at": row["created_at"],
+        }
+        _upsert(Record, [record])
+        self._records[record["id"]] = (record["organization_id"], record["user_id"], record["name"])
+        self.counts["records"] += 1
+
+    def _check_record_organization(self, record_id, organization_id, location):
+        # Moving a record to another organization would leave its stored step results
+        # pointing at the old one, so it is rejected.
+        stored = Record.get_or_none(Record.id == record_id)
+        if stored is not None and stored.organization_id != organization_id:
+            raise FixtureError(
+                f"{location}.organizationId: record {show(record_id)} already exists in organization"
+                f" {show(stored.organization_id)}; a record cannot move to {show(organization_id)}"
+            )
+
+
+def _validate(schema, item, location):
+    if not isinstance(item, dict):
+        raise FixtureError(f"{location}: expected a JSON object, got {type(item).__name__}")
+
+    try:
+        return schema.load(item)
+    except ValidationError as error:
+        messages = error.normalized_messages()
+        ordered = [key for key in _field_order(schema, item) if key in messages]
+        name = ordered[0] if ordered else next(iter(messages))
+        raise FixtureError(f"{location}.{name}: {_describe(messages[name])}") from None
+
+
+def _field_order(schema, item):
+    """Field names in the schema's order, then unknown names in the item's order."""
+    known = [field.data_key or name for name, field in schema.fields.items()]
+    return known + [name for name in item if name not in known]
+
+
+def _describe(messages):
+    message = messages[0] if isinstance(messages, list) else next(iter(messages.values()))
+    if isinstance(message, (list, dict)):
+        return _describe(message)
+
+    replacements = {
+        "Missing data for required field.": "missing required field",
+        "Field may not be null.": "must not be null",
+        "Unknown field.": "unknown field",
+        "Not a valid list.": "expected a JSON list",
+    }
+    return replacements.get(message, message)
+
+
+def _or_default(value, default):
+    return default if value is None else value
+
+
+def _step_result_columns(row):
+    """Add the defaults and derived columns of a validated step result."""
+    columns = {name: None for name in STEP_RESULT_FIXTURE.fields}
+    columns.update(row)
+
+    cost = columns["estimated_cost"]
+    columns["estimated_cost"] = None if cost is None else values.format_cost(cost)
+    columns["estimated_cost_key"] = None if cost is None else values.cost_sort_key(cost)
+    return columns
+
+
+def _upsert(model, rows):
+    """Insert ``rows``, replacing the columns of rows whose primary key exists."""
+    columns = [field for field in model._meta.sorted_fields if not field.primary_key]
+    (
+        model.insert_many(rows)
+        .on_conflict(conflict_target=[model._meta.primary_key], preserve=columns)
+        .execute()
+    )

@@ -1,0 +1,221 @@
+"""Peewee models over the mock's SQLite file: API keys, records and step results.
+
+Queries use peewee expressions only, with no SQLite-specific SQL, so that another
+backend can be bound to ``database`` later.
+"""
+
+import hashlib
+import json
+
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
+)
+
+# Deferred: the path comes from the command line or the app's config (see ``init_database``).
+database = SqliteDatabase(None)
+
+# WAL lets readers go on while a fixture loads; the busy timeout makes a second writer wait
+# instead of failing with "database is locked".
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+    "synchronous": "normal",
+}
+
+
+class JSONTextField(TextField):
+    """Any JSON value, stored as compact JSON text; SQL NULL stands for JSON null."""
+
+    def db_value(self, value):
+        if value is None:
+            return None
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    def python_value(self, value):
+        if value is None:
+            return None
+        return json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class ApiKey(BaseModel):
+    """An API key, stored only as the SHA-256 hex digest of the key text."""
+
+    key_hash = TextField(primary_key=True)
+    user_id = TextField()
+    organization_id = TextField()
+    permissions = JSONTextField()
+    revoked = BooleanField(default=False)
+
+    @staticmethod
+    def hash_key(key):
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+    def grants(self, permission):
+        return "*" in self.permissions or permission in self.permissions
+
+
+class Record(BaseModel):
+    """A record that flows run on; it belongs to one organization."""
+
+    id = TextField(primary_key=True)
+    name = TextField(null=True)
+    type = TextField(null=True)
+    organization_id = TextField(index=True)
+    user_id = TextField()
+    metadata = JSONTextField(null=True)
+    created_at = BigIntegerField()  # epoch milliseconds, UTC
+    updated_at = BigIntegerField()
+
+
+class StepResult(BaseModel):
+    """One step of one flow run on a record; columns follow the API's fields.
+
+    Timestamps are epoch milliseconds. ``estimated_cost`` keeps the exact decimal text and
+    ``estimated_cost_key`` a text key that sorts numerically (see ``values.cost_sort_key``).
+    """
+
+    id = TextField(primary_key=True)
+    user_id = TextField()
+    organization_id = TextField(null=True)
+    batch_execution_id = TextField(null=True)
+    execution_session_id = TextField(null=True)
+    flow_id = TextField(null=True)
+    flow_version_id = TextField(null=True)
+    # the record the step ran on; deleting the record deletes its step results
+    record = ForeignKeyField(Record, column_name="record_id", on_delete="CASCADE", index=False)
+    record_name = TextField(null=True)
+    step_id = TextField(null=True)
+    step_type = TextField()
+    step_name = TextField()
+    order = IntegerField(null=True)
+    status = TextField()
+    started_at = BigIntegerField(null=True)
+    completed_at = BigIntegerField(null=True)
+    duration_ms = BigIntegerField(null=True)
+    output_preview = TextField(null=True)
+    created_at = BigIntegerField()
+    record_metadata = JSONTextField(null=True)
+    step_config = JSONTextField(null=True)
+    input_variables = JSONTextField(null=True)
+    resolved_prompt = TextField(null=True)
+    model_used = TextField(null=True)
+    prompt_tokens = BigIntegerField(null=True)
+    completion_tokens = BigIntegerField(null=True)
+    total_tokens = BigIntegerField(null=True)
+    estimated_cost = TextField(null=True)
+    estimated_cost_key = TextField(null=True)
+    error_message = TextField(null=True)
+    retry_count = BigIntegerField(null=True)
+    cache_read_tokens = BigIntegerField(null=True)
+    cache_write_tokens = BigIntegerField(null=True)
+    reasoning_tokens = BigIntegerField(null=True)
+    reasoning_config = JSONTextField(null=True)
+    reasoning_requested = JSONTextField(null=True)
+    reasoning_rejection = JSONTextField(null=True)
+    execution_engine = TextField(null=True)
+
+
+# The API's sortBy names and the columns they order by.
+SORT_COLUMNS = {
+    "createdAt": StepResult.created_at,
+    "startedAt": StepResult.started_at,
+    "completedAt": StepResult.completed_at,
+    "order": StepResult.order,
+    "durationMs": StepResult.duration_ms,
+    "status": StepResult.status,
+    "stepName": StepResult.step_name,
+    "stepType": StepResult.step_type,
+    "totalTokens": StepResult.total_tokens,
+    "estimatedCost": StepResult.estimated_cost_key,
+    "retryCount": StepResult.retry_count,
+}
+
+# Every index starts with the record, so a request never reads another record's rows.
+# The default order (createdAt descending, ties by id ascending) is stored as such, alone
+# and after each equality filter, so those pages need no sort step.
+StepResult.add_index(StepResult.record, StepResult.created_at.desc(), StepResult.id)
+StepResult.add_index(StepResult.record, StepResult.flow_id, StepResult.created_at.desc(), StepResult.id)
+StepResult.add_index(
+    StepResult.record, StepResult.batch_execution_id, StepResult.created_at.desc(), StepResult.id
+)
+StepResult.add_index(StepResult.record, StepResult.status, StepResult.created_at.desc(), StepResult.id)
+for _column in SORT_COLUMNS.values():
+    if _column is not StepResult.created_at:
+        StepResult.add_index(StepResult.record, _column, StepResult.id)
+
+MODELS = (ApiKey, Record, StepResult)
+
+
+def init_database(path):
+    """Bind the models to the SQLite file at ``path`` and create missing tables."""
+    database.init(str(path), pragmas=SQLITE_PRAGMAS)
+    with database.connection_context():
+        database.create_tables(MODELS)
+
+
+def is_empty():
+    """Return True when the database holds no API key, record or step result."""
+    return not any(model.select().exists() for model in MODELS)
+
+
+def find_api_key(key):
+    """Return the stored, unrevoked API key for ``key``, or None."""
+    return ApiKey.get_or_none(
+        (ApiKey.key_hash == ApiKey.hash_key(key)) & (ApiKey.revoked == False)  # noqa: E712
+    )
+
+
+def find_record(record_id, organization_id):
+    """Return the record ``record_id`` if it belongs to ``organization_id``, else None."""
+    return Record.get_or_none((Record.id == record_id) & (Record.organization_id == organization_id))
+
+
+def select_step_results(record_id, arguments):
+    """Build the query for one page of a record's step results.
+
+    :param arguments: the loaded query parameters (see ``schemas.StepResultQuerySchema``).
+        One extra row is selected past ``limit`` so the caller can tell whether more exist.
+    """
+    query = StepResult.select().where(StepResult.record == record_id, *_filters(arguments))
+
+    column = SORT_COLUMNS[arguments["sort_by"]]
+    # Nulls sort last in both directions, and ties are broken by id ascending in both, so
+    # that consecutive pages never overlap or skip rows.
+    if arguments["sort_order"] == "asc":
+        ordering = column.asc(nulls="LAST") if column.null else column.asc()
+    else:
+        ordering = column.desc(nulls="LAST") if column.null else column.desc()
+    query = query.order_by(ordering, StepResult.id.asc())
+
+    return query.limit(arguments["limit"] + 1).offset(arguments["offset"])
+
+
+def _filters(arguments):
+    conditions = []
+    if arguments.get("flow_id") is not None:
+        conditions.append(StepResult.flow_id == arguments["flow_id"])
+    if arguments.get("batch_id") is not None:
+        conditions.append(StepResult.batch_execution_id == arguments["batch_id"])
+    if arguments.get("status"):
+        statuses = arguments["status"]
+        conditions.append(
+            StepResult.status == statuses[0] if len(statuses) == 1 else StepResult.status.in_(statuses)
+        )
+    if arguments.get("from_ms") is not None:
+        conditions.append(StepResult.created_at >= arguments["from_ms"])
+    if arguments.get("to_ms") is not None:
+        conditions.append(StepResult.created_at <= arguments["to_ms"])
+    return conditions

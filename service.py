@@ -1,0 +1,268 @@
+"""A local, stateful stand-in for the Runtype API's ``GET /v1/records/{id}/step-results``.
+
+Run ``python service.py --help`` for the command line; ``create_app`` builds the Flask app
+for tests and for the WSGI server.
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+import demo
+import fixtures
+import models
+import schemas
+
+logger = logging.getLogger("runtype_mock")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_DATABASE = os.path.join("data", "runtype.db")
+READ_PERMISSION = "records:read"
+
+
+class ApiError(HTTPException):
+    """An error response with a JSON body of ``{"error": ..., "details": ...}``."""
+
+    def __init__(self, code, message, *, details=None, headers=None):
+        super().__init__(description=message)
+        self.code = code
+        self.details = details
+        self.extra_headers = headers or {}
+
+
+def create_app(config=None):
+    """Build the app over the SQLite database named by ``config["DATABASE"]``.
+
+    Other settings: ``FIXTURES``, fixture files to load at start; ``SEED_DEMO``, True or
+    False to force seeding the demo data set, or None (the default) to seed a new, empty
+    database only when no fixture is given.
+
+    :raise fixtures.FixtureError: when a fixture is invalid; nothing of it is stored.
+    """
+    app = Flask(__name__)
+    app.config.update(DATABASE=DEFAULT_DATABASE, FIXTURES=[], SEED_DEMO=None)
+    if config:
+        app.config.update(config)
+
+    # the API's field order is part of the contract, so keys are never sorted
+    app.json.sort_keys = False
+    app.json.compact = True
+
+    prepare_database(app.config["DATABASE"], app.config["FIXTURES"], app.config["SEED_DEMO"])
+    register_database_hooks(app)
+    register_error_handlers(app)
+    register_cors(app)
+    app.add_url_rule(
+        "/v1/records/<path:record_id>/step-results", view_func=get_step_results, methods=["GET"]
+    )
+    return app
+
+
+def prepare_database(path, fixture_paths=(), seed_demo=None):
+    """Open the database, seed the demo data if asked, then load the fixture files in order."""
+    models.init_database(path)
+
+    with models.database.connection_context():
+        if seed_demo is None:
+            seed_demo = models.is_empty() and not fixture_paths
+        if seed_demo:
+            fixtures.load_fixture(demo.build_demo_fixture())
+            logger.info("Seeded the demo data set")
+        for fixture_path in fixture_paths:
+            counts = fixtures.load_fixture(fixtures.read_fixture_file(fixture_path))
+            logger.info("Loaded fixture %s: %s", fixture_path, counts)
+
+        logger.info(
+            "Database %s holds %d records and %d step results",
+            path, models.Record.select().count(), models.StepResult.select().count(),
+        )
+
+
+def register_database_hooks(app):
+    # one connection per request, as peewee recommends for web apps
+    @app.before_request
+    def open_connection():
+        models.database.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def close_connection(exception):
+        if not models.database.is_closed():
+            models.database.close()
+
+
+# -- the endpoint ---------------------------------------------------------------------------
+
+
+def get_step_results(record_id):
+    """Return one page of a record's step results.
+
+    :raise 401: when the Authorization header is missing or malformed, or the key is unknown.
+    :raise 403: when the key lacks the ``records:read`` permission.
+    :raise 400: when a query parameter is invalid.
+    :raise 404: when the key's organization has no record ``record_id``.
+    """
+    api_key = authenticate(request.headers.get("Authorization"))
+    if not api_key.grants(READ_PERMISSION):
+        logger.info("Rejected request of user %s: key lacks %s", api_key.user_id, READ_PERMISSION)
+        raise ApiError(403, f"Forbidden: this API key lacks the '{READ_PERMISSION}' permission")
+
+    try:
+        arguments = schemas.load_query(request.args)
+    except schemas.QueryParameterError as error:
+        logger.info("Rejected query for record %r: %s", record_id, error.message)
+        raise ApiError(400, error.message, details=error.details) from None
+
+    record = models.find_record(record_id, api_key.organization_id)
+    if record is None:
+        logger.info("Record %r not found in organization %s", record_id, api_key.organization_id)
+        raise ApiError(404, f"Record {schemas.show(record_id)} not found")
+
+    rows = list(models.select_step_results(record.id, arguments).dicts())
+    page = rows[: arguments["limit"]]
+    pagination = {
+        "limit": arguments["limit"],
+        "offset": arguments["offset"],
+        "returned": len(page),
+        "has_more": len(rows) > arguments["limit"],
+    }
+    return jsonify(
+        data=schemas.STEP_RESULT_LIST.dump(page), pagination=schemas.PAGINATION.dump(pagination)
+    )
+
+
+def authenticate(header):
+    """Return the stored API key named by an Authorization header value.
+
+    ``Bearer <key>`` is accepted with the scheme in any case, and so is a bare ``<key>``,
+    the form the live documentation shows.
+
+    :raise 401: when the header is missing or malformed, or the key is unknown or revoked.
+    """
+    challenge = {"WWW-Authenticate": 'Bearer realm="runtype-mock"'}
+    if header is None or not header.strip():
+        raise ApiError(
+            401, "Missing Authorization header; send 'Authorization: Bearer <API key>'", headers=challenge
+        )
+
+    parts = header.split()
+    if len(parts) == 2 and parts[0].lower() == "bearer":
+        key = parts[1]
+    elif len(parts) == 1 and parts[0].lower() != "bearer":
+        key = parts[0]
+    else:
+        raise ApiError(
+            401, "Malformed Authorization header; expected 'Bearer <API key>'", headers=challenge
+        )
+
+    api_key = models.find_api_key(key)
+    if api_key is None:
+        logger.info("Rejected an unknown or revoked API key")
+        raise ApiError(401, "Invalid API key: it is unknown or revoked", headers=challenge)
+    g.api_key = api_key
+    return api_key
+
+
+# -- errors and CORS ---------------------------------------------------------------------------
+
+
+def register_error_handlers(app):
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error):
+        # Start from the error's own response, so that headers such as Allow on 405 survive.
+        response = error.get_response()
+        body = {"error": error.description if isinstance(error, ApiError) else _standard_message(error)}
+        if getattr(error, "details", None):
+            body["details"] = error.details
+
+        response.data = app.json.dumps(body)
+        response.content_type = "application/json"
+        response.headers.update(getattr(error, "extra_headers", {}))
+        return response
+
+    @app.errorhandler(InternalServerError)
+    def handle_internal_error(error):
+        # Flask has already logged the traceback; the client learns nothing more.
+        response = jsonify(error="Internal server error")
+        response.status_code = 500
+        return response
+
+
+def _standard_message(error):
+    if error.code == 404:
+        return f"Not found: no route for {request.method} {schemas.show(request.path)}"
+    if error.code == 405:
+        return f"Method {request.method} not allowed; allowed: {error.valid_methods and ', '.join(error.valid_methods)}"
+    return f"{error.name}: {error.description}"
+
+
+def register_cors(app):
+    # Browser pages on other local origins may call the API; no cookies are involved, so
+    # echoing the origin is safe.
+    @app.after_request
+    def add_cors_headers(response):
+        origin = request.headers.get("Origin")
+        response.headers["Access-Control-Allow-Origin"] = origin or "*"
+        response.headers.add("Vary", "Origin")
+        if request.method == "OPTIONS":
+            response.headers["Access-Control-Allow-Methods"] = "GET, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "Access-Control-Request-Headers", "Authorization"
+            )
+            response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+
+# -- command line ------------------------------------------------------------------------------
+
+
+def parse_arguments(argv):
+    parser = argparse.ArgumentParser(
+        prog="python service.py",
+        description="Serve a local mock of the Runtype API's GET /v1/records/{id}/step-results.",
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--db", default=DEFAULT_DATABASE,
+        help=f"SQLite database file, created when missing (default {DEFAULT_DATABASE})",
+    )
+    parser.add_argument(
+        "--fixture", action="append", default=[], metavar="FILE",
+        help="JSON fixture file to load at start; repeat to load several, in order",
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO; DEBUG logs each request)")
+    return parser.parse_args(argv)
+
+
+def configure_logging(level):
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+
+
+def main(argv=None):
+    arguments = parse_arguments(argv)
+    configure_logging(arguments.log_level)
+
+    try:
+        app = create_app({"DATABASE": arguments.db, "FIXTURES": arguments.fixture})
+    except fixtures.FixtureError as error:
+        logger.error("Fixture not loaded: %s", error)
+        return 2
+
+    with models.database.connection_context():
+        if models.find_api_key(demo.DEMO_API_KEY) is not None:
+            print(f"Demo API key: {demo.DEMO_API_KEY}", flush=True)
+
+    import server
+
+    return server.serve(app, arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
