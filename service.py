@@ -55,6 +55,7 @@ def create_app(config=None):
 
     prepare_database(app.config["DATABASE"], app.config["FIXTURES"], app.config["SEED_DEMO"])
     register_database_hooks(app)
+    register_request_logging(app)
     register_error_handlers(app)
     register_cors(app)
     app.add_url_rule(
@@ -93,6 +94,16 @@ def register_database_hooks(app):
     def close_connection(exception):
         if not models.database.is_closed():
             models.database.close()
+
+
+def register_request_logging(app):
+    # Method, path, query and status only: headers are left out because they carry API keys.
+    @app.after_request
+    def log_request(response):
+        logger.debug(
+            "%s %s %s -> %d", request.method, request.path, request.query_string.decode("latin-1"), response.status_code
+        )
+        return response
 
 
 # -- the endpoint ---------------------------------------------------------------------------
