@@ -46,13 +46,16 @@ def serve(app, arguments):
         "graceful_timeout": 10,
         "loglevel": arguments.log_level.lower(),
         "when_ready": announce_address,
+        # Gunicorn's control socket has one default path per user, so a second mock
+        # running at the same time would take it over and remove it on exit.
+        "control_socket_disable": True,
     }
     MockServer(app, options).run()
 
 
 def announce_address(arbiter):
     for listener in arbiter.LISTENERS:
-        host, port = listener.sockname[:2]
+        host, port = listener.getsockname()[:2]
         url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         logger.info("Serving on %s", url)
         print(f"Serving on {url}", flush=True)
