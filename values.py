@@ -11,6 +11,9 @@ from decimal import Decimal, InvalidOperation
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ONE_MS = timedelta(milliseconds=1)
 MS_PER_DAY = 86_400_000
+# The instants that format_timestamp can write: years 0001 to 9999 in UTC.
+MIN_MS = (datetime(1, 1, 1, tzinfo=timezone.utc) - EPOCH) // ONE_MS
+MAX_MS = (datetime(9999, 12, 31, 23, 59, 59, 999_000, tzinfo=timezone.utc) - EPOCH) // ONE_MS
 
 # ISO 8601 in the extended form the API uses. Only ASCII digits are accepted, so "２０２４"
 # or Arabic-Indic digits are rejected instead of being read as numbers by int().
@@ -21,6 +24,8 @@ _DATE_TIME = re.compile(
     r"(?P<offset>[Zz]|[+-][0-9]{2}:?[0-9]{2})?"
 )
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Decimal() alone would also read "1_000", "١٢" and fullwidth digits.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 # Costs outside this exponent range are rejected; the sort key stores the exponent in a
 # fixed width of five digits.
@@ -57,7 +62,13 @@ def parse_date_time(text, *, round_up=False):
     millis = int(fraction[:3].ljust(3, "0"))
     if round_up and fraction[3:].strip("0"):
         millis += 1
-    return (moment - EPOCH) // ONE_MS + millis
+    result = (moment - EPOCH) // ONE_MS + millis
+
+    # An offset can move a valid local time out of the years 0001-9999 in UTC, which
+    # format_timestamp could not write back.
+    if not MIN_MS <= result <= MAX_MS:
+        raise InvalidValue("not an ISO 8601 date-time: outside the years 0001-9999 in UTC")
+    return result
 
 
 def _parse_offset(text):
@@ -116,6 +127,9 @@ def parse_cost(value):
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise InvalidValue("not a decimal number or decimal string")
 
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value.strip()):
+        raise InvalidValue("not a decimal string written with the digits 0-9, such as 0.00015")
+
     try:
         # str() first, so that a float such as 0.1 keeps its short written form.
         number = Decimal(value.strip() if isinstance(value, str) else str(value))
@@ -126,7 +140,8 @@ def parse_cost(value):
         raise InvalidValue("not a finite decimal number")
     if number and abs(number.adjusted()) > MAX_COST_EXPONENT:
         raise InvalidValue(f"decimal exponent beyond ±{MAX_COST_EXPONENT}")
-    return number
+    # A negative zero would be written back as "-0".
+    return number.copy_abs() if number.is_zero() else number
 
 
 def format_cost(number):
@@ -145,11 +160,13 @@ def cost_sort_key(number):
     if number.is_zero():
         return "1"
 
-    sign, digits, _ = number.normalize().as_tuple()
+    # Trailing zeros are stripped by hand: normalize() would round to the context's 28
+    # digits, so that longer costs would get keys of other, rounded values.
+    sign, digits, _ = number.as_tuple()
     exponent = number.adjusted() + 50_000
-    digit_text = "".join(map(str, digits))
+    digit_text = "".join(map(str, digits)).rstrip("0")
     if sign == 0:
         return f"2{exponent:05d}{digit_text}"
 
-    complement = "".join(str(9 - digit) for digit in digits)
+    complement = "".join(str(9 - int(digit)) for digit in digit_text)
     return f"0{99_999 - exponent:05d}{complement}:"
