@@ -4,6 +4,7 @@ one transaction, so that a fixture with any invalid item stores nothing.
 
 import json
 import logging
+import math
 import time
 
 from marshmallow import ValidationError
@@ -32,8 +33,9 @@ def read_fixture_file(path):
     :raise FixtureError: when the file cannot be read or is not valid JSON.
     """
     try:
-        with open(path, encoding="utf-8") as file:
-            return json.load(file)
+        # utf-8-sig also reads files that an editor saved with a byte order mark.
+        with open(path, encoding="utf-8-sig") as file:
+            return json.load(file, parse_constant=_reject_constant, parse_float=_parse_finite_float)
     except OSError as error:
         raise FixtureError(f"{path}: cannot read the fixture file: {error.strerror}") from None
     except UnicodeDecodeError:
@@ -42,6 +44,37 @@ def read_fixture_file(path):
         raise FixtureError(
             f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
         ) from None
+    except FixtureError as error:
+        raise FixtureError(f"{path}: {error}") from None
+    except ValueError as error:
+        # int() rejects integers of more than 4,300 digits with a plain ValueError.
+        raise FixtureError(f"{path}: invalid JSON: {error}") from None
+
+
+# Python's json module reads NaN, Infinity and numbers such as 1e999 as non-finite floats,
+# which are not JSON and would be sent back as invalid JSON by the API.
+def _reject_constant(name):
+    raise FixtureError(f"invalid JSON: {name} is not a JSON value; write a number or a string")
+
+
+def _parse_finite_float(text):
+    number = float(text)
+    if not math.isfinite(number):
+        raise FixtureError(f"invalid JSON: the number {text} is too large for a 64-bit float; write it as a string")
+    return number
+
+
+def load_fixture_file(path):
+    """Read and load one fixture file; its errors start with the file's path.
+
+    :return: the counts stored, as ``load_fixture`` returns them.
+    :raise FixtureError: when the file is unreadable or invalid; nothing is stored then.
+    """
+    document = read_fixture_file(path)
+    try:
+        return load_fixture(document)
+    except FixtureError as error:
+        raise FixtureError(f"{path}: {error}") from None
 
 
 def load_fixture(document, *, now_ms=None):
@@ -77,15 +110,18 @@ def _check_document(document):
     if not isinstance(document, dict):
         raise FixtureError(
             "a fixture must be a JSON object with the lists apiKeys, records and stepResults,"
-            f" or a captured response body with data; got {type(document).__name__}"
+            f" or a captured response body with data; got {_json_type(document)}"
         )
 
     accepted = SECTIONS + CAPTURED_SECTIONS
     for name, value in document.items():
         if name not in accepted:
             raise FixtureError(f"{name}: unknown fixture section; accepted are {', '.join(accepted)}")
-        if name != "pagination" and not isinstance(value, list):
-            raise FixtureError(f"{name}: expected a JSON list, got {type(value).__name__}")
+        if name == "pagination":
+            if not isinstance(value, dict):
+                raise FixtureError(f"{name}: expected a JSON object, got {_json_type(value)}")
+        elif not isinstance(value, list):
+            raise FixtureError(f"{name}: expected a JSON list, got {_json_type(value)}")
 
 
 class FixtureLoader:
@@ -199,7 +235,7 @@ class FixtureLoader:
 
 def _validate(schema, item, location):
     if not isinstance(item, dict):
-        raise FixtureError(f"{location}: expected a JSON object, got {type(item).__name__}")
+        raise FixtureError(f"{location}: expected a JSON object, got {_json_type(item)}")
 
     try:
         return schema.load(item)
@@ -208,6 +244,19 @@ def _validate(schema, item, location):
         ordered = [key for key in _field_order(schema, item) if key in messages]
         name = ordered[0] if ordered else next(iter(messages))
         raise FixtureError(f"{location}.{name}: {_describe(messages[name])}") from None
+
+
+def _json_type(value):
+    """Name the JSON type of a parsed value, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 def _field_order(schema, item):

@@ -113,8 +113,21 @@ class Choice(StrictString):
 
 
 class StrictBoolean(fields.Boolean):
-    truthy = {True}
-    falsy = {False}
+    """A JSON true or false; strings and numbers such as "yes" or 1 are rejected."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError(f"not a boolean, expected true or false (got {show(value)})")
+        return value
+
+
+class StrictList(fields.List):
+    """A JSON list; a lone string or an object is rejected with the value shown."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list):
+            raise ValidationError(f"not a list (got {show(value)})")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 # -- rows and pagination ---------------------------------------------------------------------
@@ -371,7 +384,7 @@ class ApiKeyFixtureSchema(Schema):
     key = StrictString(required=True, non_empty=True)
     user_id = StrictString(required=True, non_empty=True, data_key="userId")
     organization_id = StrictString(required=True, non_empty=True, data_key="organizationId")
-    permissions = fields.List(StrictString(non_empty=True), load_default=lambda: ["records:read"])
+    permissions = StrictList(StrictString(non_empty=True), load_default=lambda: ["records:read"])
     revoked = StrictBoolean(load_default=False)
 
 

@@ -71,12 +71,16 @@ def prepare_database(path, fixture_paths=(), seed_demo=None):
     with models.database.connection_context():
         if seed_demo is None:
             seed_demo = models.is_empty() and not fixture_paths
-        if seed_demo:
-            fixtures.load_fixture(demo.build_demo_fixture())
-            logger.info("Seeded the demo data set")
-        for fixture_path in fixture_paths:
-            counts = fixtures.load_fixture(fixtures.read_fixture_file(fixture_path))
-            logger.info("Loaded fixture %s: %s", fixture_path, counts)
+
+        # one transaction for the whole start, so that one invalid fixture file stores
+        # nothing of the files before it either
+        with models.database.atomic():
+            if seed_demo:
+                fixtures.load_fixture(demo.build_demo_fixture())
+                logger.info("Seeded the demo data set")
+            for fixture_path in fixture_paths:
+                counts = fixtures.load_fixture_file(fixture_path)
+                logger.info("Loaded fixture %s: %s", fixture_path, counts)
 
         logger.info(
             "Database %s holds %d records and %d step results",
@@ -263,7 +267,7 @@ def main(argv=None):
     try:
         app = create_app({"DATABASE": arguments.db, "FIXTURES": arguments.fixture})
     except fixtures.FixtureError as error:
-        logger.error("Fixture not loaded: %s", error)
+        logger.error("Fixtures not loaded, nothing was stored: %s", error)
         return 2
 
     with models.database.connection_context():
