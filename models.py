@@ -6,10 +6,13 @@ backend can be bound to ``database`` later.
 
 import hashlib
 import json
+import logging
+import os
 
 from peewee import (
     BigIntegerField,
     BooleanField,
+    DatabaseError,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -17,13 +20,19 @@ from peewee import (
     TextField,
 )
 
+logger = logging.getLogger("runtype_mock")
+
 # Deferred: the path comes from the command line or the app's config (see ``init_database``).
 database = SqliteDatabase(None)
 
-# WAL lets readers go on while a fixture loads; the busy timeout makes a second writer wait
-# instead of failing with "database is locked".
+# WAL lets readers go on while a fixture loads. The mode persists in the file, so
+# init_database sets it once, after checking that the file is the mock's database: a
+# foreign database given by mistake is left unchanged.
+JOURNAL_MODE = "wal"
+
+# Set on every connection. The busy timeout makes a second writer wait instead of failing
+# with "database is locked".
 SQLITE_PRAGMAS = {
-    "journal_mode": "wal",
     "foreign_keys": 1,
     "busy_timeout": 10_000,
     "synchronous": "normal",
@@ -159,11 +168,120 @@ for _column in SORT_COLUMNS.values():
 MODELS = (ApiKey, Record, StepResult)
 
 
+class SchemaVersion(BaseModel):
+    """The version of the table layout a database holds, in a single row."""
+
+    version = IntegerField()
+
+
+# The table layout this code reads and writes. A change to the tables raises it and adds
+# to MIGRATIONS the step that brings a database of the previous version up to date.
+# Version 0 is a database written before the version was kept: the tables of version 1
+# without the schema_version table.
+SCHEMA_VERSION = 1
+
+
+class DatabaseOpenError(Exception):
+    """The database file cannot be used; the message names the path and the reason."""
+
+
 def init_database(path):
-    """Bind the models to the SQLite file at ``path`` and create missing tables."""
-    database.init(str(path), pragmas=SQLITE_PRAGMAS)
-    with database.connection_context():
-        database.create_tables(MODELS)
+    """Bind the models to the SQLite file at ``path`` and bring its tables to ``SCHEMA_VERSION``.
+
+    A missing file is created with every table; an older schema is migrated in place.
+
+    :raise DatabaseOpenError: when the folder is missing, the file cannot be read and written,
+        is not a SQLite database, holds another program's tables or a newer schema version.
+    """
+    path = str(path)
+    _check_location(path)
+    database.init(path, pragmas=SQLITE_PRAGMAS)
+
+    try:
+        with database.connection_context():
+            _upgrade_schema(path)
+            database.pragma("journal_mode", JOURNAL_MODE)
+    except DatabaseOpenError:
+        raise
+    except DatabaseError as error:
+        raise DatabaseOpenError(f"{path}: cannot be opened as a SQLite database: {error}") from None
+
+
+def _check_location(path):
+    if path == ":memory:":
+        return
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise DatabaseOpenError(f"{path}: the folder {folder} does not exist; create it first")
+    if os.path.isdir(path):
+        raise DatabaseOpenError(f"{path}: is a folder, not a database file")
+    if os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK):
+        raise DatabaseOpenError(f"{path}: permission denied; the file must be readable and writable")
+    if not os.path.exists(path) and not os.access(folder, os.W_OK | os.X_OK):
+        raise DatabaseOpenError(f"{path}: permission denied; cannot create a file in {folder}")
+
+
+def _upgrade_schema(path):
+    if _stored_version(path) == SCHEMA_VERSION:
+        return
+
+    # IMMEDIATE takes the write lock before reading the version again, so that two processes
+    # opening the same new or old database do not both create or migrate it.
+    with database.atomic("IMMEDIATE"):
+        version = _stored_version(path)
+        if version == SCHEMA_VERSION:
+            return
+        if version is not None and version > SCHEMA_VERSION:
+            raise DatabaseOpenError(
+                f"{path}: schema version {version} is newer than version {SCHEMA_VERSION},"
+                " the latest this mock reads; update the mock or use another database file"
+            )
+
+        if version is None:
+            database.create_tables(MODELS + (SchemaVersion,))
+            logger.info("Created the tables of schema version %d in %s", SCHEMA_VERSION, path)
+        else:
+            for step in range(version, SCHEMA_VERSION):
+                MIGRATIONS[step]()
+            logger.info("Migrated %s from schema version %d to %d", path, version, SCHEMA_VERSION)
+
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=SCHEMA_VERSION)
+
+
+def _stored_version(path):
+    """Return the database's schema version, or None when it has no tables yet.
+
+    :raise DatabaseOpenError: when the tables are not this mock's.
+    """
+    tables = {name for name in database.get_tables() if not name.startswith("sqlite_")}
+    if not tables:
+        return None
+
+    if SchemaVersion._meta.table_name in tables:
+        row = SchemaVersion.select().order_by(SchemaVersion.id.desc()).first()
+        if row is None:
+            raise DatabaseOpenError(f"{path}: the schema_version table is empty; the database is damaged")
+        return row.version
+
+    missing = {model._meta.table_name for model in MODELS} - tables
+    if missing:
+        raise DatabaseOpenError(
+            f"{path}: not a database of this mock: it has the tables {', '.join(sorted(tables))}"
+            f" and lacks {', '.join(sorted(missing))}; use a new file or one the mock created"
+        )
+    return 0
+
+
+def _add_schema_version_table():
+    database.create_tables([SchemaVersion])
+
+
+# MIGRATIONS[n] brings the tables of schema version n to version n + 1.
+MIGRATIONS = {
+    0: _add_schema_version_table,
+}
 
 
 def is_empty():

@@ -269,6 +269,9 @@ def main(argv=None):
     except fixtures.FixtureError as error:
         logger.error("Fixtures not loaded, nothing was stored: %s", error)
         return 2
+    except models.DatabaseOpenError as error:
+        logger.error("Cannot use the database given by --db: %s", error)
+        return 2
 
     with models.database.connection_context():
         if models.find_api_key(demo.DEMO_API_KEY) is not None:
