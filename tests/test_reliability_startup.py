@@ -1,5 +1,8 @@
-"""Start-up over a bad --db: a clear error naming the path and exit code 2, never a
-traceback; and the schema version: older databases migrate, newer ones are rejected."""
+"""Start-up over a bad --db and the schema version.
+
+A bad database path gets a clear error naming the path and exit code 2, never a traceback.
+An older schema version is migrated, and a newer one is rejected.
+"""
 
 import os
 import sqlite3
@@ -92,7 +95,7 @@ def test_new_database_gets_version(database_path):
     assert stored_version(database_path) == [(models.SCHEMA_VERSION,)]
 
 
-def test_unversioned_database_migrated(database_path, tmp_path):
+def test_unversioned_database_migrated(database_path):
     # A database of schema version 0: the tables and rows of version 1, no schema_version.
     models.init_database(database_path)
     with models.database.connection_context():
