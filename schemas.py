@@ -235,8 +235,10 @@ class DigitsInteger(fields.Field):
         if not _ASCII_DIGITS.fullmatch(value):
             raise ValidationError(f"{accepted}, got {show(value)}")
 
-        # Cap the length first: int() of a huge digit string is slow, and it is out of range anyway.
-        number = int(value) if len(value) <= 25 else self.maximum + 1
+        # Cap the length first: int() of a huge digit string is slow, and it is out of range
+        # anyway. Leading zeros do not count, so "007" is 7 however many zeros it has.
+        significant = value.lstrip("0") or "0"
+        number = int(significant) if len(significant) <= 25 else self.maximum + 1
         if not self.minimum <= number <= self.maximum:
             raise ValidationError(f"{accepted}, got {show(value)}")
         return number

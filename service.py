@@ -12,6 +12,7 @@ import sys
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+import admin
 import demo
 import fixtures
 import models
@@ -61,6 +62,7 @@ def create_app(config=None):
     app.add_url_rule(
         "/v1/records/<path:record_id>/step-results", view_func=get_step_results, methods=["GET"]
     )
+    admin.init_app(app)
     return app
 
 
