@@ -42,9 +42,12 @@ blueprint = Blueprint("mock_admin", __name__, url_prefix=ADMIN_PREFIX)
 def init_app(app):
     """Create the fault and journal tables, hook the API routes and mount the admin API.
 
-    Settings: ``ADMIN_ENABLED`` (default True) mounts the admin API; ``ADMIN_TOKEN``, when
-    set, is required in the ``X-Mock-Admin-Token`` header; ``JOURNAL_SIZE`` (default 1000,
-    0 turns the journal off) bounds the journal; ``ADMIN_MAX_BODY_BYTES`` bounds request bodies.
+    Settings:
+
+    - ``ADMIN_ENABLED`` (default True) mounts the admin API.
+    - ``ADMIN_TOKEN``, when set, is required in the ``X-Mock-Admin-Token`` header.
+    - ``JOURNAL_SIZE`` (default 1000, 0 turns the journal off) bounds the journal.
+    - ``ADMIN_MAX_BODY_BYTES`` bounds admin request bodies.
     """
     app.config.setdefault("ADMIN_ENABLED", True)
     app.config.setdefault("ADMIN_TOKEN", None)
@@ -64,10 +67,10 @@ def init_app(app):
 
 
 def create_tables():
-    """Create the fault and journal tables when missing; the caller holds a connection.
+    """Create the fault and journal tables when missing, on the caller's open connection.
 
-    NOTE: they are outside the schema versioning of ``models`` because they hold only
-    passing state; a change to their columns should drop and recreate them.
+    NOTE: these tables are outside the schema versioning of ``models`` because they contain
+    only short-lived state. A change to their columns should drop and recreate them.
     """
     models.database.create_tables([faults.Fault, journal.JournalEntry])
 
@@ -116,10 +119,10 @@ def is_api_request():
 
 
 def apply_overrides_and_faults():
-    """Answer or delay an API request as its Prefer header, ``__code`` or a fault asks.
+    """Return a forced error response, or delay the request, as its Prefer header, ``__code`` or a fault requests.
 
     Runs before the endpoint. A forced status from the request itself wins and leaves the
-    scheduled faults untouched; otherwise the first matching fault is used up.
+    scheduled faults untouched. Otherwise the first matching fault is used up.
     """
     if not is_api_request():
         return None
@@ -196,7 +199,7 @@ def record_in_journal(response):
 
 
 class AdminError(HTTPException):
-    """An admin API error, answered as ``{"error": ..., "details": ...}`` like the API's."""
+    """An admin API error, sent as ``{"error": ..., "details": ...}`` like the API's errors."""
 
     def __init__(self, status, message, *, details=None, headers=None):
         super().__init__(description=message)

@@ -1,6 +1,6 @@
 """Fault injection: scheduled faults and the per-request ``Prefer`` and ``__code`` overrides.
 
-A scheduled fault answers the next matching API requests with an error status, or delays
+A scheduled fault makes the next matching API requests return an error status, or delays
 them, a set number of times. Faults live in a table of the service's SQLite file, so every
 worker thread and process of one server takes from the same schedule, and each use is
 claimed with one atomic UPDATE.
@@ -18,13 +18,13 @@ from werkzeug.http import HTTP_STATUS_CODES
 import schemas
 from models import BaseModel, JSONTextField
 
-# Longest delay a fault or a Prefer header can ask for, in milliseconds. Clients under test
-# usually time out sooner; a longer wait would only hold a server thread.
+# Maximum delay of a fault or a Prefer header, in milliseconds. Clients under test usually
+# time out sooner, and a longer wait would only block a server thread.
 MAX_DELAY_MS = 30_000
 MAX_TIMES = 1_000_000
 FAULT_STATUSES = (400, 599)
 METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "*")
-# Headers that describe the message framing; a fault setting them would corrupt the response.
+# Headers that describe the message framing. A fault that set them would corrupt the response.
 FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -32,7 +32,7 @@ _DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 class Fault(BaseModel):
-    """A scheduled fault: its match, what it answers, and how many uses remain."""
+    """A scheduled fault: the requests it matches, its response, and how many uses remain."""
 
     id = AutoField()
     method = TextField()  # an HTTP method, or "*" for any
@@ -191,8 +191,8 @@ def take(method, path):
         if not fault.matches(method, path):
             continue
 
-        # Another thread or process may take the last use first; the condition on
-        # ``remaining`` makes the claim atomic, and a lost race moves on to the next fault.
+        # Another thread or process may take the last use first. The condition on
+        # ``remaining`` makes the claim atomic, so a lost race moves on to the next fault.
         claimed = (
             Fault.update(remaining=Fault.remaining - 1)
             .where((Fault.id == fault.id) & (Fault.remaining > 0))
@@ -227,7 +227,7 @@ class OverrideError(ValueError):
 
 
 class Overrides(NamedTuple):
-    """What a request asks for itself: a forced status, where it came from, and a delay."""
+    """The overrides a request carries: a forced status, its source, and a delay."""
 
     code: int | None
     code_source: str | None  # "Prefer header" or "__code query parameter"
@@ -235,7 +235,7 @@ class Overrides(NamedTuple):
 
 
 def parse_overrides(prefer_headers, code_parameter):
-    """Read the forced status and delay a request asks for.
+    """Parse the forced status and delay that a request carries.
 
     ``Prefer`` follows RFC 7240, as Prism reads it: comma-separated preferences such as
     ``code=503, delay=250``, values optionally quoted, parameters after ``;`` ignored, the

@@ -29,14 +29,14 @@ FINGERPRINT_LENGTH = 8
 
 
 class JournalEntry(BaseModel):
-    """One API request and the status it was answered with."""
+    """One API request and the status of its response."""
 
     id = AutoField()
     time_ms = BigIntegerField()  # epoch milliseconds, UTC, when the request arrived
     method = TextField()
     path = TextField()
     query_string = TextField()
-    # [name, value] pairs in the order received; secret values are already fingerprinted
+    # [name, value] pairs in the order received, with secret values already fingerprinted
     headers = JSONTextField()
     status = IntegerField()
     duration_ms = FloatField()
