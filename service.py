@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 import admin
 import demo
+import docs
 import fixtures
 import models
 import schemas
@@ -62,6 +63,7 @@ def create_app(config=None):
     app.add_url_rule(
         "/v1/records/<path:record_id>/step-results", view_func=get_step_results, methods=["GET"]
     )
+    docs.init_app(app)
     admin.init_app(app)
     return app
 
