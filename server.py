@@ -4,6 +4,7 @@ Gunicorn stops gracefully on SIGTERM (requests in flight finish) and at once on 
 """
 
 import logging
+import os
 
 from gunicorn.app.base import BaseApplication
 
@@ -50,12 +51,43 @@ def serve(app, arguments):
         # running at the same time would take it over and remove it on exit.
         "control_socket_disable": True,
     }
+    ready_file = getattr(arguments, "ready_file", None)
+    if ready_file:
+        ready_file = os.path.abspath(ready_file)
+        # A file left by an earlier run would tell a waiting test that this one is ready.
+        remove_ready_file(ready_file)
+        options["post_worker_init"] = lambda worker: write_ready_file(ready_file, worker.sockets)
+        options["on_exit"] = lambda arbiter: remove_ready_file(ready_file)
     MockServer(app, options).run()
 
 
 def announce_address(arbiter):
     for listener in arbiter.LISTENERS:
-        host, port = listener.getsockname()[:2]
-        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        url = listener_url(listener)
         logger.info("Serving on %s", url)
         print(f"Serving on {url}", flush=True)
+
+
+def listener_url(listener):
+    host, port = listener.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def write_ready_file(path, listeners):
+    """Write the first listener's URL to ``path`` once a worker accepts requests.
+
+    The text goes to a temporary file that is then renamed, so a reader never sees a
+    partial URL. Every worker writes the same URL.
+    """
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w", encoding="utf-8") as file:
+        file.write(listener_url(listeners[0]) + "\n")
+    os.replace(temporary, path)
+    logger.info("Wrote the ready file %s", path)
+
+
+def remove_ready_file(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass

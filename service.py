@@ -13,6 +13,7 @@ from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 import admin
+import admin_cli
 import demo
 import docs
 import fixtures
@@ -243,6 +244,8 @@ def parse_arguments(argv):
     parser = argparse.ArgumentParser(
         prog="python service.py",
         description="Serve a local mock of the Runtype API's GET /v1/records/{id}/step-results.",
+        epilog="To change a database without serving it: 'python service.py load FILE... [--db PATH]'"
+        " or 'python service.py reset [--demo] [--db PATH]'.",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
@@ -255,6 +258,7 @@ def parse_arguments(argv):
         help="JSON fixture file to load at start; repeat to load several, in order",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO; DEBUG logs each request)")
+    admin_cli.add_server_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -265,11 +269,21 @@ def configure_logging(level):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in admin_cli.COMMANDS:
+        return admin_cli.run_command(argv, DEFAULT_DATABASE)
+
     arguments = parse_arguments(argv)
     configure_logging(arguments.log_level)
+    problem = admin_cli.check_server_arguments(arguments)
+    if problem:
+        logger.error("%s", problem)
+        return 2
 
     try:
-        app = create_app({"DATABASE": arguments.db, "FIXTURES": arguments.fixture})
+        app = create_app(
+            {"DATABASE": arguments.db, "FIXTURES": arguments.fixture, **admin_cli.app_settings(arguments)}
+        )
     except fixtures.FixtureError as error:
         logger.error("Fixtures not loaded, nothing was stored: %s", error)
         return 2
