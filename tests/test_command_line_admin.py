@@ -1,9 +1,7 @@
 """The command line of the test-fixture features: --ready-file, --port 0, the admin options,
 the rule against an open admin API off loopback, and the load and reset commands."""
 
-import json
 import re
-import sqlite3
 import time
 
 import pytest
@@ -15,22 +13,9 @@ import models
 import server
 import service
 from conftest import base_fixture, make_step_result
-from test_command_line import START_TIMEOUT, ServiceProcess
+from test_command_line import START_TIMEOUT, ServiceProcess, table_count, write_json
 
 TOKEN = "tok-7f3a91c2e4"
-
-
-def write_json(path, document):
-    path.write_text(json.dumps(document), encoding="utf-8")
-    return str(path)
-
-
-def count(database_path, table):
-    connection = sqlite3.connect(database_path)
-    try:
-        return connection.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0]
-    finally:
-        connection.close()
 
 
 def wait_for_file_change(process, path, old_text):
@@ -165,7 +150,7 @@ def test_load_command_loads_files(tmp_path, capsys):
 
     assert status == 0
     assert capsys.readouterr().out == f"Loaded into {database}: 4 API keys, 2 records, 3 step results\n"
-    assert count(database, "step_result") == 3
+    assert table_count(database, "step_result") == 3
 
 
 def test_load_command_is_all_or_nothing(tmp_path, capsys):
@@ -177,7 +162,7 @@ def test_load_command_is_all_or_nothing(tmp_path, capsys):
 
     assert status == 2
     assert f"Nothing was loaded: {bad}: stepResults[0].status" in capsys.readouterr().err
-    assert count(database, "api_key") == 0
+    assert table_count(database, "api_key") == 0
 
 
 def test_load_command_needs_a_file(tmp_path, capsys):
@@ -196,7 +181,7 @@ def test_reset_command_empties_database(tmp_path, capsys):
 
     assert status == 0
     assert capsys.readouterr().out.endswith(f"Reset {database}\n")
-    assert [count(database, table) for table in ("api_key", "record", "step_result")] == [0, 0, 0]
+    assert [table_count(database, table) for table in ("api_key", "record", "step_result")] == [0, 0, 0]
 
 
 def test_reset_command_seeds_demo(tmp_path):
