@@ -58,6 +58,7 @@ def create_app(config=None):
 
     prepare_database(app.config["DATABASE"], app.config["FIXTURES"], app.config["SEED_DEMO"])
     register_database_hooks(app)
+    register_query_string_check(app)
     register_request_logging(app)
     register_error_handlers(app)
     register_cors(app)
@@ -103,6 +104,22 @@ def register_database_hooks(app):
     def close_connection(exception):
         if not models.database.is_closed():
             models.database.close()
+
+
+def register_query_string_check(app):
+    # werkzeug 3.1 decodes the raw query string as strict UTF-8 when request.args is first
+    # read, so other bytes would be a 500 in whichever hook or view reads it first.
+    @app.before_request
+    def reject_undecodable_query_string():
+        try:
+            request.query_string.decode("utf-8")
+        except UnicodeDecodeError as error:
+            logger.info("Rejected a query string that is not UTF-8 for %s", request.path)
+            raise ApiError(
+                400,
+                f"Invalid query string: the byte at position {error.start} is not UTF-8;"
+                " percent-encode non-ASCII characters as UTF-8, e.g. %C3%A9 for é",
+            ) from None
 
 
 def register_request_logging(app):
