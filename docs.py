@@ -51,7 +51,7 @@ def get_document():
 
 
 def demo_key_loaded():
-    """Tell whether the database holds the demo API key, so that the pages can offer it."""
+    """Tell whether the database contains the demo API key, so that the pages can offer it."""
     return models.find_api_key(demo.DEMO_API_KEY) is not None
 
 
@@ -63,7 +63,7 @@ def openapi_document():
 
 @blueprint.get(DOCS_PATH)
 def docs_page():
-    """Return the Swagger UI page, authorized with the demo key when the database holds it."""
+    """Return the Swagger UI page, authorized with the demo key when the database contains it."""
     return render_template(
         "docs.html",
         title=openapi.TITLE,
@@ -102,8 +102,8 @@ def landing_page():
         for description, path in EXAMPLE_REQUESTS
     ]
 
-    wanted = request.accept_mimetypes.best_match(["application/json", "text/html"], default="application/json")
-    if wanted == "text/html":
+    preferred = request.accept_mimetypes.best_match(["application/json", "text/html"], default="application/json")
+    if preferred == "text/html":
         response = current_app.make_response(
             render_template(
                 "landing.html", title=openapi.TITLE, docs_path=DOCS_PATH, document_path=DOCUMENT_PATH,

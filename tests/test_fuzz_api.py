@@ -1,9 +1,9 @@
 """Property-based tests of the live service against its own OpenAPI document.
 
-Schemathesis reads ``/openapi.json`` from a server on 127.0.0.1, generates valid and
-invalid requests for every operation, sends them with the test key and checks that no
-response is a 5xx, that every response conforms to the document, and that every 4xx is
-JSON with an ``error`` message.
+Schemathesis generates valid and invalid requests for every operation of ``/openapi.json``
+and sends them with the test key to a server on 127.0.0.1. It checks that no response is
+a 5xx and that every response conforms to the document. A custom check adds that every 4xx
+is JSON with an ``error`` message.
 """
 
 import pytest
@@ -62,9 +62,9 @@ def error_body_is_json(ctx, response, case):
         f"{response.status_code} is not JSON: {response.headers.get('content-type')}"
     )
     body = response.json()
-    assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"], (
-        f"{response.status_code} body has no error message: {body!r}"
-    )
+    assert isinstance(body, dict), f"{response.status_code} body is not an object: {body!r}"
+    assert isinstance(body.get("error"), str), f"{response.status_code} body has no error message: {body!r}"
+    assert body["error"], f"{response.status_code} body has an empty error message"
     return True
 
 
@@ -78,8 +78,8 @@ def api_server(seeded, load, live_server):
     return live_server
 
 
-# NOTE: schemathesis 4.32.5 cannot load the schema from a fixture under pytest 9.2
-# (schemathesis.pytest.from_fixture reads Node._nodeid, which pytest 9 dropped), so the
+# NOTE: schemathesis 4.32.5 cannot load the schema from a fixture under pytest 9.2, because
+# schemathesis.pytest.from_fixture reads Node._nodeid, which pytest 9 dropped. So the
 # operations are collected from the built document, and the fixture above checks that the
 # live server serves exactly that document.
 DOCUMENT = openapi.build_document()
