@@ -13,11 +13,15 @@ import values
 from models import ApiKey, Record, StepResult, database
 from schemas import API_KEY_FIXTURE, RECORD_FIXTURE, STEP_RESULT_FIXTURE, show
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("runtype_mock")
 
 SECTIONS = ("apiKeys", "records", "stepResults")
 # A captured response body, {"data": [...], "pagination": {...}}, is a fixture too.
 CAPTURED_SECTIONS = ("data", "pagination")
+
+# Python's json module raises RecursionError near 1,000 levels, and a stored value must
+# still encode inside a response, so fixtures may nest at most this deep.
+MAX_NESTING_DEPTH = 100
 
 # Rows per INSERT statement: 39 columns stay well under SQLite's limit of 32,766 variables.
 CHUNK_SIZE = 500
@@ -49,6 +53,10 @@ def read_fixture_file(path):
     except ValueError as error:
         # int() rejects integers of more than 4,300 digits with a plain ValueError.
         raise FixtureError(f"{path}: invalid JSON: {error}") from None
+    except RecursionError:
+        raise FixtureError(
+            f"{path}: invalid fixture: JSON nested too deeply to parse; at most {MAX_NESTING_DEPTH} levels are accepted"
+        ) from None
 
 
 # Python's json module reads NaN, Infinity and numbers such as 1e999 as non-finite floats,
@@ -122,6 +130,39 @@ def _check_document(document):
                 raise FixtureError(f"{name}: expected a JSON object, got {_json_type(value)}")
         elif not isinstance(value, list):
             raise FixtureError(f"{name}: expected a JSON list, got {_json_type(value)}")
+
+    _check_nesting(document)
+
+
+def _check_nesting(document):
+    """Reject JSON nested deeper than ``MAX_NESTING_DEPTH``, naming the item and field.
+
+    The walk uses a stack instead of recursion, so that it works at any depth.
+    """
+    stack = [(document, 1, ())]
+    while stack:
+        value, depth, path = stack.pop()
+        if depth > MAX_NESTING_DEPTH:
+            raise FixtureError(
+                f"{_location(path)}: JSON nested more than {MAX_NESTING_DEPTH} levels deep, counted from the top of the fixture"
+            )
+        children = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in children:
+            if isinstance(child, (dict, list)):
+                # the first three steps name the item and field, e.g. stepResults[2].stepConfig
+                stack.append((child, depth + 1, path + (key,) if len(path) < 3 else path))
+
+
+def _location(path):
+    location = ""
+    for key in path:
+        if isinstance(key, int):
+            location += f"[{key}]"
+        elif location:
+            location += f".{key}"
+        else:
+            location = key
+    return location
 
 
 class FixtureLoader:

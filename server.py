@@ -8,12 +8,17 @@ import os
 
 from gunicorn.app.base import BaseApplication
 
+import gunicorn_errors
+
 logger = logging.getLogger("runtype_mock")
 
 # One process with threads keeps every request on one SQLite connection pool and one
 # copy of the in-memory state; the threads overlap the time spent in SQLite and on sockets.
 DEFAULT_WORKERS = 1
 DEFAULT_THREADS = 8
+# NOTE: gunicorn 27 gives a new connection a thread for up to 5 s while it waits for the
+# request, and a client that stops part-way through its request line or headers keeps the
+# thread until it disconnects. More such connections than threads delay every request.
 
 
 class MockServer(BaseApplication):
@@ -58,6 +63,7 @@ def serve(app, arguments):
         remove_ready_file(ready_file)
         options["post_worker_init"] = lambda worker: write_ready_file(ready_file, worker.sockets)
         options["on_exit"] = lambda arbiter: remove_ready_file(ready_file)
+    gunicorn_errors.install()
     MockServer(app, options).run()
 
 

@@ -62,8 +62,13 @@ def create_app(config=None):
     register_request_logging(app)
     register_error_handlers(app)
     register_cors(app)
+    # Merging slashes would answer an id sent as "a%2F" or "a%2F%2Fb" with a redirect to
+    # another record's path, so it is off.
+    # NOTE: werkzeug's path converter never matches an id that starts with "/" (sent as
+    # %2F...); such a request gets the JSON 404 for an unknown path.
     app.add_url_rule(
-        "/v1/records/<path:record_id>/step-results", view_func=get_step_results, methods=["GET"]
+        "/v1/records/<path:record_id>/step-results", view_func=get_step_results, methods=["GET"],
+        merge_slashes=False,
     )
     docs.init_app(app)
     admin.init_app(app)

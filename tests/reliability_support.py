@@ -1,15 +1,18 @@
 """Helpers of the reliability tests: the real server as a subprocess, fixture documents of
 known size, and a dump of a database's rows to compare before and after a fault."""
 
+import http.client
 import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from conftest import base_fixture, make_step_result
 
@@ -93,6 +96,41 @@ def record_figures(test, **counts):
     if path:
         with open(path, "a", encoding="utf-8") as file:
             file.write(json.dumps({"test": test, **counts}) + "\n")
+
+
+class RawResponse:
+    """Status, headers and body of a response read from a raw socket."""
+
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def send_raw(url, request, timeout=10):
+    """Send the bytes ``request`` as they are to the server at ``url`` and read its response.
+
+    Unlike an HTTP client, this sends request lines and headers that break the protocol.
+
+    :raise TimeoutError: when the server sends no full response within ``timeout`` seconds.
+    """
+    address = urlsplit(url)
+    with socket.create_connection((address.hostname, address.port), timeout=timeout) as connection:
+        connection.sendall(request)
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        return RawResponse(response.status, response.headers, response.read())
+
+
+def raw_get(url, target, headers=b"", method=b"GET"):
+    """Send a request for ``target`` with the bytes ``headers`` and return the raw response."""
+    return send_raw(
+        url,
+        method + b" " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers + b"\r\n",
+    )
 
 
 def run_service(*arguments, timeout=60):

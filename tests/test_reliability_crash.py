@@ -1,0 +1,112 @@
+"""Crash safety: a fixture load killed with SIGKILL part-way leaves the database exactly as
+it was, and committed rows survive a kill and a restart."""
+
+import signal
+
+import requests
+
+import fixtures
+import models
+from conftest import AUTH, RECORD_ID
+from reliability_support import (
+    ServerProcess,
+    dump_rows,
+    file_size,
+    fixture_with_steps,
+    integrity_check,
+    record_figures,
+    wait_for,
+    write_json,
+)
+
+BIG_LOAD_ROWS = 20_000
+# The load writes its first chunks to the WAL file within about a second; killing the
+# process once the file has grown past this size kills it inside the transaction.
+WAL_BYTES_MID_LOAD = 1_000_000
+
+
+def prepare_database(path, document):
+    models.init_database(path)
+    with models.database.connection_context():
+        fixtures.load_fixture(document)
+    models.database.close()
+
+
+def big_fixture():
+    """20,000 step results; the first ten replace stored rows with other names."""
+    document = fixture_with_steps(BIG_LOAD_ROWS)
+    for row in document["stepResults"][:10]:
+        row["stepName"] = "Replaced by the killed load"
+    document["apiKeys"].append({"key": "key-of-the-killed-load", "userId": "u", "organizationId": "o"})
+    return document
+
+
+def test_killed_load_leaves_database_unchanged(tmp_path):
+    database_path = tmp_path / "mock.db"
+    prepare_database(database_path, fixture_with_steps(10))
+    before = dump_rows(database_path)
+    fixture_path = write_json(tmp_path / "big.json", big_fixture())
+    server = ServerProcess(tmp_path, database_path, "--fixture", str(fixture_path))
+    wal_path = tmp_path / "mock.db-wal"
+
+    server.start_process()
+    try:
+        grown = wait_for(lambda: file_size(wal_path) > WAL_BYTES_MID_LOAD, timeout=60)
+        still_loading = server.process.poll() is None and "Serving on" not in server.stdout()
+        server.stop(signal.SIGKILL)
+    finally:
+        server.close()
+
+    after = dump_rows(database_path)
+    lost = sum(len(set(rows) - set(after[table])) for table, rows in before.items())
+    record_figures("crash: SIGKILL during a 20,000-row load", faults=1, rows_lost=lost)
+    assert grown
+    assert still_loading
+    assert after == before
+    assert integrity_check(database_path) == "ok"
+
+
+def test_database_opens_after_killed_load(tmp_path):
+    database_path = tmp_path / "mock.db"
+    prepare_database(database_path, fixture_with_steps(10))
+    fixture_path = write_json(tmp_path / "big.json", big_fixture())
+    server = ServerProcess(tmp_path, database_path, "--fixture", str(fixture_path))
+    server.start_process()
+    try:
+        wait_for(lambda: file_size(tmp_path / "mock.db-wal") > WAL_BYTES_MID_LOAD, timeout=60)
+        server.stop(signal.SIGKILL)
+    finally:
+        server.close()
+
+    restarted = ServerProcess(tmp_path, database_path)
+    try:
+        restarted.start()
+        response = requests.get(f"{restarted.url}/v1/records/{RECORD_ID}/step-results?limit=100", headers=AUTH, timeout=10)
+    finally:
+        restarted.close()
+
+    assert response.status_code == 200
+    assert response.json()["pagination"]["returned"] == 10
+
+
+def test_committed_rows_survive_kill(tmp_path):
+    database_path = tmp_path / "mock.db"
+    fixture_path = write_json(tmp_path / "rows.json", fixture_with_steps(25))
+    first = ServerProcess(tmp_path, database_path, "--fixture", str(fixture_path))
+    try:
+        first.start()
+        first.stop(signal.SIGKILL)
+    finally:
+        first.close()
+
+    second = ServerProcess(tmp_path, database_path)
+    try:
+        second.start()
+        response = requests.get(f"{second.url}/v1/records/{RECORD_ID}/step-results?limit=100", headers=AUTH, timeout=10)
+    finally:
+        second.close()
+
+    returned = response.json()["pagination"]["returned"]
+    record_figures("crash: SIGKILL after a committed load, then restart", faults=1, rows_lost=25 - returned)
+    assert response.status_code == 200
+    assert returned == 25
