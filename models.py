@@ -20,6 +20,8 @@ from peewee import (
     TextField,
 )
 
+import sqlcache
+
 logger = logging.getLogger("runtype_mock")
 
 # Deferred: the path comes from the command line or the app's config (see ``init_database``).
@@ -291,14 +293,15 @@ def is_empty():
 
 def find_api_key(key):
     """Return the stored, unrevoked API key for ``key``, or None."""
-    return ApiKey.get_or_none(
-        (ApiKey.key_hash == ApiKey.hash_key(key)) & (ApiKey.revoked == False)  # noqa: E712
-    )
+    key_hash = ApiKey.hash_key(key)
+    query = ApiKey.select().where((ApiKey.key_hash == key_hash) & (ApiKey.revoked == False)).limit(1)  # noqa: E712
+    return sqlcache.fetch_model(sqlcache.execute(query, "find_api_key", [key_hash, False, 1]), ApiKey)
 
 
 def find_record(record_id, organization_id):
     """Return the record ``record_id`` if it belongs to ``organization_id``, else None."""
-    return Record.get_or_none((Record.id == record_id) & (Record.organization_id == organization_id))
+    query = Record.select().where((Record.id == record_id) & (Record.organization_id == organization_id)).limit(1)
+    return sqlcache.fetch_model(sqlcache.execute(query, "find_record", [record_id, organization_id, 1]), Record)
 
 
 def select_step_results(record_id, arguments):
@@ -319,6 +322,26 @@ def select_step_results(record_id, arguments):
     query = query.order_by(ordering, StepResult.id.asc())
 
     return query.limit(arguments["limit"] + 1).offset(arguments["offset"])
+
+
+def fetch_step_results(record_id, arguments):
+    """Run ``select_step_results`` and return its rows as dicts keyed by field name.
+
+    The SQL text is generated once per combination of filters and order (see ``sqlcache``).
+    """
+    query = select_step_results(record_id, arguments)
+    statuses = arguments.get("status") or []
+    shape = ("select_step_results", arguments["sort_by"], arguments["sort_order"], len(statuses)) + tuple(
+        arguments.get(name) is not None for name in ("flow_id", "batch_id", "from_ms", "to_ms")
+    )
+    # in the order of the conditions in select_step_results, then LIMIT and OFFSET
+    parameters = [record_id] + [
+        value for value in (arguments.get("flow_id"), arguments.get("batch_id")) if value is not None
+    ]
+    parameters += statuses
+    parameters += [value for value in (arguments.get("from_ms"), arguments.get("to_ms")) if value is not None]
+    parameters += [arguments["limit"] + 1, arguments["offset"]]
+    return sqlcache.fetch_dicts(sqlcache.execute(query, shape, parameters), StepResult._meta.sorted_fields)
 
 
 def _filters(arguments):
