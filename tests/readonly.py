@@ -1,5 +1,6 @@
 """An app whose database is loaded once per test module, for long tables of tests that
-only read: building and loading a database per test costs about 80 ms.
+only read: building and loading a database per test took roughly 80 ms on a 2-core
+machine.
 
 A module uses it with ``loaded_app = readonly.module_app(documents...)`` and
 ``from readonly import client``, which replaces conftest's ``client`` there.

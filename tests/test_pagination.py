@@ -132,7 +132,7 @@ SORTS = [
     ("stepName", "desc"),
     ("startedAt", "asc"),
 ]
-# A walk with limit 1 sends 251 requests, so only two orders get one: the default order
+# A walk with limit 1 sends 250 requests, so only two orders get one: the default order
 # and one with nulls and ties of equal decimals.
 WALKS = [(sort_by, sort_order, limit) for sort_by, sort_order in SORTS for limit in (7, 100)] + [
     ("createdAt", "desc", 1),

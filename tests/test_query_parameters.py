@@ -328,7 +328,7 @@ def test_status_error_names_value(client):
     assert ", ".join(STATUSES) in detail
 
 
-def test_huge_limit_fast_and_named(client):
+def test_huge_limit_message_short(client):
     detail = get(client, "limit=" + "9" * 100_000).get_json()["details"]["limit"]
 
     assert len(detail) < 300
