@@ -39,23 +39,40 @@ def read_fixture_file(path):
     try:
         # utf-8-sig also reads files that an editor saved with a byte order mark.
         with open(path, encoding="utf-8-sig") as file:
-            return json.load(file, parse_constant=_reject_constant, parse_float=_parse_finite_float)
+            text = file.read()
     except OSError as error:
         raise FixtureError(f"{path}: cannot read the fixture file: {error.strerror}") from None
     except UnicodeDecodeError:
         raise FixtureError(f"{path}: the fixture file is not UTF-8 text") from None
+
+    try:
+        return parse_json(text)
     except json.JSONDecodeError as error:
         raise FixtureError(
             f"{path}: invalid JSON at line {error.lineno}, column {error.colno}: {error.msg}"
         ) from None
     except FixtureError as error:
         raise FixtureError(f"{path}: {error}") from None
-    except ValueError as error:
+
+
+def parse_json(text):
+    """Parse the JSON text of a fixture, accepting finite numbers only.
+
+    :raise json.JSONDecodeError: at a syntax error, with its line and column.
+    :raise FixtureError: for NaN, Infinity, a number out of range, or nesting too deep to parse.
+    """
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_parse_finite_float)
+    except (json.JSONDecodeError, FixtureError):
+        raise
+    except ValueError:
         # int() rejects integers of more than 4,300 digits with a plain ValueError.
-        raise FixtureError(f"{path}: invalid JSON: {error}") from None
+        raise FixtureError(
+            "invalid JSON: an integer has more than 4,300 digits, Python's limit; write it as a string"
+        ) from None
     except RecursionError:
         raise FixtureError(
-            f"{path}: invalid fixture: JSON nested too deeply to parse; at most {MAX_NESTING_DEPTH} levels are accepted"
+            f"invalid JSON: nested too deeply to parse; a fixture may nest at most {MAX_NESTING_DEPTH} levels"
         ) from None
 
 
@@ -121,6 +138,8 @@ def _check_document(document):
             f" or a captured response body with data; got {_json_type(document)}"
         )
 
+    _check_values(document)
+
     accepted = SECTIONS + CAPTURED_SECTIONS
     for name, value in document.items():
         if name not in accepted:
@@ -131,13 +150,14 @@ def _check_document(document):
         elif not isinstance(value, list):
             raise FixtureError(f"{name}: expected a JSON list, got {_json_type(value)}")
 
-    _check_nesting(document)
 
+def _check_values(document):
+    """Reject JSON nested deeper than ``MAX_NESTING_DEPTH`` and text that is not Unicode.
 
-def _check_nesting(document):
-    """Reject JSON nested deeper than ``MAX_NESTING_DEPTH``, naming the item and field.
+    Text with an unpaired surrogate, which JSON can write as "\\ud800", cannot be stored as
+    UTF-8. The walk uses a stack instead of recursion, so that it works at any depth.
 
-    The walk uses a stack instead of recursion, so that it works at any depth.
+    :raise FixtureError: naming the item and field, e.g. ``stepResults[2].stepConfig``.
     """
     stack = [(document, 1, ())]
     while stack:
@@ -146,11 +166,28 @@ def _check_nesting(document):
             raise FixtureError(
                 f"{_location(path)}: JSON nested more than {MAX_NESTING_DEPTH} levels deep, counted from the top of the fixture"
             )
+
         children = value.items() if isinstance(value, dict) else enumerate(value)
         for key, child in children:
+            # the first three steps name the item and field, e.g. stepResults[2].stepConfig
+            child_path = path + (key,) if len(path) < 3 else path
+            if isinstance(key, str) and not _is_unicode(key):
+                raise FixtureError(f"{_location(path) or 'fixture'}: {_SURROGATE_PROBLEM.format('a key')}")
+            if isinstance(child, str) and not _is_unicode(child):
+                raise FixtureError(f"{_location(child_path)}: {_SURROGATE_PROBLEM.format('the text')}")
             if isinstance(child, (dict, list)):
-                # the first three steps name the item and field, e.g. stepResults[2].stepConfig
-                stack.append((child, depth + 1, path + (key,) if len(path) < 3 else path))
+                stack.append((child, depth + 1, child_path))
+
+
+_SURROGATE_PROBLEM = "{} contains an unpaired surrogate such as \\ud800; write valid Unicode"
+
+
+def _is_unicode(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _location(path):

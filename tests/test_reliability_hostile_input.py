@@ -4,11 +4,13 @@ paths, header values and fixture documents. Never a 5xx, never a hang, every err
 and the server answers a normal request afterwards.
 """
 
+import json
 import socket
 import time
 from urllib.parse import quote
 
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -311,6 +313,91 @@ def test_fuzzed_fixture_figures():
     assert loader_tally["server_errors"] == 0
 
 
+# -- admin request bodies ----------------------------------------------------------------------
+
+ADMIN_BODIES = {
+    "syntax_error": (b'{"records": [1, 2,}', "at line 1, column 19"),
+    "syntax_error_line_3": (b'{\n  "records": [\n    {"id": }\n  ]\n}', "at line 3, column 12"),
+    "not_utf8": (b'{"records": ["\xff"]}', "not UTF-8 text"),
+    "nested_too_deep_to_parse": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply to parse"),
+    "nested_over_limit": (b'{"records": [{"metadata": ' + b"[" * 500 + b"]" * 500 + b"}]}", "nested more than 100 levels"),
+    "nan": (b'{"records": [{"metadata": NaN}]}', "NaN is not a JSON value"),
+    "infinite_number": (b'{"records": [{"metadata": 1e999}]}', "too large for a 64-bit float"),
+    "huge_integer": (b'{"records": [{"metadata": ' + b"9" * 5000 + b"}]}", "more than 4,300 digits"),
+    "unpaired_surrogate": (b'{"records": [{"id": "\\ud800", "organizationId": "o", "userId": "u"}]}', "unpaired surrogate"),
+    "nul_in_key": (b'{"records": [{"i\\u0000d": "x"}]}', "records[0].id: missing required field"),
+}
+
+
+@pytest.mark.parametrize("body, message", ADMIN_BODIES.values(), ids=ADMIN_BODIES.keys())
+def test_bad_admin_body_is_400(server, body, message):
+    tally["requests"] += 1
+    tally["bad_inputs"] += 1
+    response = requests.post(f"{server.url}/_mock/fixtures", data=body, headers={"Content-Type": "application/json"}, timeout=30)
+
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert_still_answers(server)
+
+
+def megabytes(count):
+    for _ in range(count):
+        yield b" " * 1024 * 1024
+
+
+@pytest.mark.parametrize("body", [
+    pytest.param(lambda: b" " * (33 * 1024 * 1024), id="content_length"),
+    pytest.param(lambda: megabytes(40), id="chunked"),
+])
+def test_big_admin_body_is_413(server, body):
+    tally["requests"] += 1
+    tally["bad_inputs"] += 1
+    response = requests.post(f"{server.url}/_mock/fixtures", data=body(), headers={"Content-Type": "application/json"}, timeout=60)
+
+    assert response.status_code == 413
+    assert response.headers["Content-Type"] == "application/json"
+    assert "the limit is 33554432 bytes" in response.json()["error"]
+    assert_still_answers(server)
+
+
+def test_chunked_body_at_limit_accepted(server):
+    limit = 32 * 1024 * 1024
+    chunks = iter([b"{}", b" " * (limit - 2)])
+
+    response = requests.post(f"{server.url}/_mock/fixtures", data=chunks, headers={"Content-Type": "application/json"}, timeout=60)
+
+    assert response.status_code == 201
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document=fixture_documents)
+def test_fuzzed_admin_fixture_answered(server, document):
+    tally["requests"] += 1
+    tally["bad_inputs"] += 1
+    response = requests.post(
+        f"{server.url}/_mock/fixtures", data=json.dumps(document), headers={"Content-Type": "application/json"}, timeout=30
+    )
+
+    if response.status_code >= 500:
+        tally["server_errors"] += 1
+    assert response.status_code in (201, 400)
+    assert response.headers["Content-Type"] == "application/json"
+    assert_still_answers(server)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.binary(max_size=300) | st.text(alphabet='{}[]":,0123456789.eE+-ntrufalsNI\\u ', max_size=80).map(str.encode))
+def test_fuzzed_admin_bytes_answered(server, body):
+    tally["requests"] += 1
+    tally["bad_inputs"] += 1
+    response = requests.post(f"{server.url}/_mock/fixtures", data=body, headers={"Content-Type": "application/json"}, timeout=30)
+
+    if response.status_code >= 500:
+        tally["server_errors"] += 1
+    assert response.status_code in (201, 400)
+    assert_still_answers(server)
+
+
 # -- deep nesting ------------------------------------------------------------------------------
 
 
@@ -351,14 +438,19 @@ def test_fixture_at_depth_limit_served(seeded, client):
     assert response.json["data"][0]["stepConfig"] == nested(96)
 
 
-def test_deep_fixture_file_exits_2(tmp_path):
-    path = tmp_path / "deep.json"
-    path.write_text('{"stepResults": ' + "[" * 50_000 + "]" * 50_000 + "}")
+@pytest.mark.parametrize("text, message", [
+    pytest.param('{"stepResults": ' + "[" * 50_000 + "]" * 50_000 + "}", "nested too deeply", id="deep"),
+    pytest.param('{"records": [{"id": "\\ud800", "organizationId": "o", "userId": "u"}]}', "unpaired surrogate", id="surrogate"),
+    pytest.param('{"records": [{"metadata": ' + "7" * 5000 + "}]}", "4,300 digits", id="huge_integer"),
+])
+def test_bad_fixture_file_exits_2(tmp_path, text, message):
+    path = tmp_path / "bad.json"
+    path.write_text(text)
 
     finished = run_service("--db", str(tmp_path / "mock.db"), "--port", "0", "--fixture", str(path))
 
     assert finished.returncode == 2
-    assert "nested" in finished.stderr
+    assert message in finished.stderr
     assert "Traceback" not in finished.stderr
 
 
