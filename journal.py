@@ -6,6 +6,7 @@ Authorization and the other secret headers are replaced by a short fingerprint o
 """
 
 import fnmatch
+import functools
 import hashlib
 import logging
 from urllib.parse import parse_qsl
@@ -13,7 +14,7 @@ from urllib.parse import parse_qsl
 from peewee import AutoField, BigIntegerField, FloatField, IntegerField, PeeweeException, TextField
 
 import values
-from models import BaseModel, JSONTextField
+from models import BaseModel, JSONTextField, database
 
 logger = logging.getLogger("runtype_mock")
 
@@ -83,21 +84,41 @@ def record(*, method, path, query_string, headers, status, started_at, duration_
         return
 
     redacted = [[name, redact_header(name, value)] for name, value in headers]
+    row = {
+        "time_ms": int(started_at * 1000),
+        "method": method,
+        "path": path,
+        "query_string": query_string,
+        "headers": redacted,
+        "status": status,
+        "duration_ms": round(duration_ms, 3),
+        "fault_id": fault_id,
+    }
+    insert_sql, trim_sql = _compiled_statements()
     try:
-        entry_id = JournalEntry.insert(
-            time_ms=int(started_at * 1000),
-            method=method,
-            path=path,
-            query_string=query_string,
-            headers=redacted,
-            status=status,
-            duration_ms=round(duration_ms, 3),
-            fault_id=fault_id,
-        ).execute()
-        # ids only grow between clears, so this keeps the newest ``size`` entries
-        JournalEntry.delete().where(JournalEntry.id <= entry_id - size).execute()
+        with database.atomic():
+            cursor = database.execute_sql(insert_sql, [field.db_value(row[field.name]) for field in _COLUMNS])
+            # ids only grow between clears, so this keeps the newest ``size`` entries
+            database.execute_sql(trim_sql, [cursor.lastrowid - size])
     except PeeweeException as error:
         logger.warning("Request %s %s not written to the journal: %s", method, path, error)
+
+
+_COLUMNS = [field for field in JournalEntry._meta.sorted_fields if not field.primary_key]
+
+
+@functools.cache
+def _compiled_statements():
+    """Return the SQL of the insert and of the trim, built by peewee once for the bound database.
+
+    Building a query's SQL costs several times more than running it, and these two run on
+    every API request. Peewee lists an insert's columns in the model's field order.
+    """
+    insert_sql, parameters = JournalEntry.insert({field: None for field in _COLUMNS}).sql()
+    if len(parameters) != len(_COLUMNS):
+        raise RuntimeError(f"unexpected journal insert: {insert_sql}")
+    trim_sql, _ = JournalEntry.delete().where(JournalEntry.id <= 0).sql()
+    return insert_sql, trim_sql
 
 
 def list_entries(*, path=None, method=None):
