@@ -292,7 +292,12 @@ def is_empty():
 
 
 def find_api_key(key):
-    """Return the stored, unrevoked API key for ``key``, or None."""
+    """Return the stored, unrevoked API key for ``key``, or None.
+
+    The index lookup compares SHA-256 digests and needs no constant-time comparison: its
+    time depends on the digest of the key sent, and a caller cannot pick keys whose digests
+    match a stored digest in more and more leading bytes without inverting SHA-256.
+    """
     key_hash = ApiKey.hash_key(key)
     query = ApiKey.select().where((ApiKey.key_hash == key_hash) & (ApiKey.revoked == False)).limit(1)  # noqa: E712
     return sqlcache.fetch_model(sqlcache.execute(query, "find_api_key", [key_hash, False, 1]), ApiKey)

@@ -1,7 +1,7 @@
 """Hostile input to the real server (gunicorn as ``python service.py`` runs it) and to the
 fixture loader: long, malformed and binary request lines and headers, fuzzed query strings,
 paths, header values and fixture documents. Never a 5xx, never a hang, every error is JSON,
-and the server answers a normal request afterwards.
+and the server still serves a normal request afterwards.
 """
 
 import json
@@ -51,7 +51,7 @@ def server(tmp_path_factory):
 
 
 def send_bad(server, target, headers=b"", method=b"GET"):
-    """Send one hostile request, count it, and check the answer is a JSON non-5xx."""
+    """Send one hostile request, count it and return the response."""
     tally["requests"] += 1
     tally["bad_inputs"] += 1
     response = raw_get(server.url, target, headers, method)
@@ -67,7 +67,7 @@ def assert_still_answers(server):
 
 
 def assert_sane(response):
-    """A non-5xx answer with a JSON body, carrying an error message when it is an error."""
+    """Check that the response is no 5xx and has a JSON body, with a message when it is an error."""
     assert response.status < 500
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
@@ -133,7 +133,7 @@ def test_binary_garbage_answered(server):
 
 def test_few_idle_connections_do_not_block(server):
     # Gunicorn 27 gives a connection that sends nothing a thread for up to 5 s before it
-    # parks it; four of them leave four of the eight threads free.
+    # parks it. Four such connections leave four of the eight threads free.
     port = int(server.url.rsplit(":", 1)[1])
     idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
     try:
@@ -148,7 +148,7 @@ def test_few_idle_connections_do_not_block(server):
 # -- fuzzing -----------------------------------------------------------------------------------
 
 PARAMETER_NAMES = ["flowId", "batchId", "status", "from", "to", "sortBy", "sortOrder", "limit", "offset"]
-# Names starting with "__" are left out: "__code" asks the mock for a forced status on purpose.
+# Names starting with "__" are left out, because "__code" requests a forced status on purpose.
 parameter_names = st.sampled_from(PARAMETER_NAMES) | st.text(max_size=12).filter(lambda name: not name.startswith("__"))
 escape_soup = st.text(alphabet="%0123456789ABCDEFabcdefGz&=+;,/.~-_", max_size=40)
 
@@ -277,6 +277,7 @@ def loader_app(tmp_path_factory):
         fixtures.load_fixture(fixture_with_steps(5))
     yield app, database_path
     models.database.close()
+    record_figures("hostile input: fuzzed fixture documents to the loader", **loader_tally)
 
 
 loader_tally = {"bad_inputs": 0, "accepted": 0, "server_errors": 0, "rows_lost": 0}
@@ -306,11 +307,6 @@ def test_fuzzed_fixture_all_or_nothing(loader_app, document):
         loader_tally["accepted"] += 1
     else:
         assert dump_rows(database_path) == before
-
-
-def test_fuzzed_fixture_figures():
-    record_figures("hostile input: fuzzed fixture documents to the loader", **loader_tally)
-    assert loader_tally["server_errors"] == 0
 
 
 # -- admin request bodies ----------------------------------------------------------------------
