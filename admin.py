@@ -426,7 +426,8 @@ def delete_fault(fault_id):
     :raise 404: when no scheduled fault has that id.
     """
     read_arguments(())
-    if not faults.delete_fault(fault_id):
+    # ids beyond SQLite's 64-bit integers match nothing, and the driver would raise on them
+    if fault_id > faults.MAX_FAULT_ID or not faults.delete_fault(fault_id):
         raise AdminError(404, f"No scheduled fault with id {fault_id}; GET /_mock/faults lists them")
     return "", 204
 

@@ -23,6 +23,7 @@ from models import BaseModel, JSONTextField, database
 # time out sooner, and a longer wait would only block a server thread.
 MAX_DELAY_MS = 30_000
 MAX_TIMES = 1_000_000
+MAX_FAULT_ID = 2**63 - 1
 FAULT_STATUSES = (400, 599)
 METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE", "*")
 # Headers that describe the message framing. A fault that set them would corrupt the response.

@@ -156,11 +156,12 @@ def test_fault_delete_one(client):
     assert [fault["id"] for fault in client.get("/_mock/faults").json["faults"]] == [second]
 
 
-def test_fault_delete_unknown_id(client):
-    response = client.delete("/_mock/faults/999")
+@pytest.mark.parametrize("fault_id", ["999", "0", "2708587244765996357707055870509056"])
+def test_fault_delete_unknown_id(client, fault_id):
+    response = client.delete(f"/_mock/faults/{fault_id}")
 
     assert response.status_code == 404
-    assert response.json == {"error": "No scheduled fault with id 999; GET /_mock/faults lists them"}
+    assert response.json == {"error": f"No scheduled fault with id {fault_id}; GET /_mock/faults lists them"}
 
 
 def test_fault_delete_all(client):
