@@ -48,10 +48,7 @@ def fetch_dicts(cursor, fields):
     :param fields: the peewee fields selected, in the order of the SELECT list.
     """
     names = [field.name for field in fields]
-    converters = [
-        (field.name, field.python_value) for field in fields if type(field) not in _UNCONVERTED_FIELDS
-        and not (isinstance(field, peewee.ForeignKeyField) and type(field.rel_field) in _UNCONVERTED_FIELDS)
-    ]
+    converters = [(field.name, field.python_value) for field in fields if converts_values(field)]
     rows = []
     for values in cursor.fetchall():
         row = dict(zip(names, values))
@@ -72,6 +69,13 @@ def fetch_model(cursor, model):
     fields = model._meta.sorted_fields
     data = {field.name: field.python_value(value) for field, value in zip(fields, values)}
     return model(**data)
+
+
+def converts_values(field):
+    """Return False when ``field`` passes SQLite's text and integers through unchanged both ways."""
+    if isinstance(field, peewee.ForeignKeyField):
+        field = field.rel_field
+    return type(field) not in _UNCONVERTED_FIELDS
 
 
 def _typed(parameters):
