@@ -25,7 +25,10 @@ import sqlcache
 logger = logging.getLogger("runtype_mock")
 
 # Deferred: the path comes from the command line or the app's config (see ``init_database``).
-database = SqliteDatabase(None)
+# Every transaction begins IMMEDIATE, taking the write lock at once. A transaction that
+# reads and then writes would otherwise fail at once with "database is locked" whenever
+# another connection wrote in between, a case SQLite's busy timeout does not wait for.
+database = SqliteDatabase(None, lock_type="IMMEDIATE")
 
 # WAL lets readers go on while a fixture loads. The mode persists in the file, so
 # init_database sets it once, after checking that the file is the mock's database: a
