@@ -15,8 +15,8 @@ request journal are deleted, which takes about a millisecond. An exception raise
 the server during a test fails that test.
 
 NOTE: the server's modules are imported under their plain names (``service``, ``models``,
-``fixtures``, ``schemas``...), so a suite with top-level modules of the same names cannot
-use the plugin in-process; start ``python service.py`` as a process instead.
+``fixtures``, ``schemas``...). A suite with top-level modules of the same names cannot use
+the plugin in-process, so it should start ``python service.py`` as a process instead.
 """
 
 import os
