@@ -8,6 +8,7 @@ the page works offline and loads nothing from any other host.
 from flask import Blueprint, abort, current_app, jsonify, render_template, request, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
+import admin
 import demo
 import models
 import openapi
@@ -45,7 +46,8 @@ def get_document():
     """Return the app's OpenAPI document, built on first use and kept for the app's lifetime."""
     document = current_app.extensions.get(OPENAPI_EXTENSION)
     if document is None:
-        document = openapi.build_document()
+        # The admin API is described only where it is mounted (ADMIN_ENABLED).
+        document = openapi.build_document(include_admin=admin.blueprint.name in current_app.blueprints)
         current_app.extensions[OPENAPI_EXTENSION] = document
     return document
 

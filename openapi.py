@@ -9,6 +9,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 import demo
+import openapi_admin
 import schemas
 
 OPENAPI_VERSION = "3.0.3"
@@ -115,7 +116,7 @@ def bound_properties(field):
 
 
 # Checked in order with isinstance, so a subclass comes before its base class.
-FIELD_CONVERTERS = (
+FIELD_CONVERTERS = openapi_admin.ADMIN_FIELD_CONVERTERS + (
     (schemas.Timestamp, ("string", "date-time"), timestamp_properties),
     (schemas.Cost, ("string", None), cost_properties),
     (schemas.StrictInteger, ("integer", None), strict_integer_properties),
@@ -129,10 +130,15 @@ FIELD_CONVERTERS = (
 
 
 def custom_field_properties(converter, field, ret, **kwargs):
-    """Add the properties of this project's field classes. apispec calls it for every field."""
+    """Add the properties of this project's field classes. apispec calls it for every field.
+
+    Properties that apispec already took from the field's validators, such as the bounds of
+    a Range, are more specific than those of the class, so they are kept.
+    """
     for field_class, _, properties in FIELD_CONVERTERS:
         if isinstance(field, field_class):
-            ret.update(properties(field))
+            for name, value in properties(field).items():
+                ret.setdefault(name, value)
             break
     return {}
 
@@ -167,8 +173,9 @@ def configure_marshmallow_plugin(plugin):
 # -- the document -----------------------------------------------------------------------------
 
 
-def build_document():
-    """Build the OpenAPI document of the step-results endpoint as a dict.
+def build_document(include_admin=True):
+    """Build the OpenAPI document as a dict: the step-results endpoint, and the admin API
+    under ``/_mock/`` when ``include_admin`` is true.
 
     :raise ValueError: when ``PARAMETER_DESCRIPTIONS`` names a parameter that the query
         schema does not have, so that a renamed parameter cannot keep a stale description.
@@ -186,14 +193,22 @@ def build_document():
     mark_official_optional_fields(spec.components.schemas["StepResult"])
 
     spec.path(path=STEP_RESULTS_PATH, operations={"get": build_step_results_operation(plugin)})
+
+    if include_admin:
+        spec.components.security_scheme(openapi_admin.ADMIN_SECURITY_SCHEME, openapi_admin.build_security_scheme())
+        for path, operations in openapi_admin.build_admin_paths(build_error_responses).items():
+            spec.path(path=path, operations=operations)
     return spec.to_dict()
 
 
 def build_info():
     return {
         "description": (
-            "A local, stateful stand-in for the Runtype API's step-results endpoint. The responses"
-            " are generated from the same marshmallow schemas that the service uses."
+            "A local, stateful stand-in for the Runtype API's step-results endpoint. This document"
+            " is generated from the same marshmallow schemas that the service uses. Only the mock"
+            " has the admin API under /_mock/, and it answers a step-results request that carries"
+            " a Prefer header such as `code=503, delay=250` or a `__code` query parameter with that"
+            " status or delay instead."
         ),
     }
 
@@ -216,6 +231,10 @@ def mark_official_optional_fields(component):
 
 
 def build_step_results_operation(plugin):
+    responses = build_error_responses(ERROR_RESPONSES)
+    responses["401"]["headers"] = {
+        "WWW-Authenticate": {"description": "The Bearer challenge.", "schema": {"type": "string"}}
+    }
     return {
         "operationId": "getRecordStepResults",
         "summary": "Get unified step results for a specific record with filtering and pagination",
@@ -228,7 +247,7 @@ def build_step_results_operation(plugin):
                 "description": "One page of step results, newest first unless sorted otherwise.",
                 "content": {"application/json": {"schema": schemas.StepResultPageSchema}},
             },
-            **build_error_responses(ERROR_RESPONSES),
+            **responses,
         },
     }
 
@@ -258,15 +277,8 @@ def build_query_parameters(plugin):
 
 
 def build_error_responses(descriptions):
-    """Build error responses with the error schema; a 401 also documents its challenge header."""
-    responses = {}
-    for status, description in descriptions.items():
-        responses[status] = {
-            "description": description,
-            "content": {"application/json": {"schema": schemas.ErrorSchema}},
-        }
-        if status == "401":
-            responses[status]["headers"] = {
-                "WWW-Authenticate": {"description": "The Bearer challenge.", "schema": {"type": "string"}}
-            }
-    return responses
+    """Build responses with the error schema from ``{status: description}``."""
+    return {
+        status: {"description": description, "content": {"application/json": {"schema": schemas.ErrorSchema}}}
+        for status, description in descriptions.items()
+    }

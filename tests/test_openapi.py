@@ -1,6 +1,8 @@
 """The OpenAPI document: it validates, agrees with the official runtype-sdk client's models,
 describes every query parameter and error, and is what ``/openapi.json`` serves."""
 
+import re
+
 import pytest
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
@@ -14,10 +16,13 @@ from runtype._generated.records.types.get_v1records_id_step_results_response_pag
     GetV1RecordsIdStepResultsResponsePagination,
 )
 
+import admin
 import demo
+import models
 import openapi
 import schemas
 from conftest import AUTH, RECORD_ID, make_step_result
+from service import create_app
 
 STEP_RESULTS = openapi.STEP_RESULTS_PATH
 # Each component of the 200 response and the runtype-sdk model that the client parses it into.
@@ -215,3 +220,59 @@ def test_error_body_conforms(client, seeded, document):
     body = client.get(f"/v1/records/{RECORD_ID}/step-results?limit=0", headers=AUTH).get_json()
 
     response_validator(document, "400").validate(body)
+
+
+# -- admin API ---------------------------------------------------------------------------------
+
+
+def route_shape(path):
+    """Replace each path parameter, Flask's <int:name> or OpenAPI's {name}, with {}."""
+    return re.sub(r"<[^>]+>|\{[^}]+\}", "{}", path)
+
+
+def test_admin_routes_documented(app, document):
+    routes = {
+        (route_shape(rule.rule), method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith(admin.ADMIN_PREFIX)
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    documented = {
+        (route_shape(path), method)
+        for path, operations in document["paths"].items()
+        if path.startswith(admin.ADMIN_PREFIX)
+        for method in operations
+    }
+
+    assert routes
+    assert documented == routes
+
+
+def test_admin_left_out_when_disabled(tmp_path):
+    app = create_app({"DATABASE": tmp_path / "plain.db", "SEED_DEMO": False, "ADMIN_ENABLED": False})
+    try:
+        paths = app.test_client().get("/openapi.json").get_json()["paths"]
+    finally:
+        models.database.close()
+
+    assert list(paths) == [STEP_RESULTS]
+
+
+def test_scheduled_fault_fields(client, document):
+    fault = client.post("/_mock/faults", json={"path": "/v1/records/*", "status": 503}).get_json()
+
+    assert set(fault) == set(component(document, "ScheduledFault")["properties"])
+
+
+def test_fixture_counts_fields(client, document):
+    counts = client.post("/_mock/fixtures", json={"apiKeys": [], "records": [], "stepResults": []}).get_json()
+
+    assert set(counts) == set(component(document, "FixtureCounts")["properties"])
+
+
+def test_journal_entry_fields(client, seeded, document):
+    client.get(f"/v1/records/{RECORD_ID}/step-results?limit=1", headers=AUTH)
+
+    (entry,) = client.get("/_mock/requests").get_json()["requests"]
+
+    assert set(entry) == set(component(document, "JournalEntry")["properties"])
