@@ -4,7 +4,9 @@ known size, and a dump of a database's rows to compare before and after a fault.
 import http.client
 import json
 import os
+import pty
 import re
+import select
 import signal
 import socket
 import sqlite3
@@ -131,6 +133,46 @@ def raw_get(url, target, headers=b"", method=b"GET"):
         url,
         method + b" " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + headers + b"\r\n",
     )
+
+
+class TerminalProcess:
+    """``python service.py ...`` with its standard error on a pseudo-terminal.
+
+    Progress displays write only to a terminal; this lets a test watch them.
+    """
+
+    def __init__(self, *arguments):
+        self._terminal, child_side = pty.openpty()
+        self.process = subprocess.Popen(
+            [sys.executable, "service.py", *arguments],
+            cwd=REPOSITORY, stdout=subprocess.DEVNULL, stderr=child_side,
+        )
+        os.close(child_side)
+        self.output = ""
+
+    def wait_for_output(self, pattern, timeout):
+        """Read the terminal until ``pattern`` matches; return the match, or None at exit or timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.output)
+            if match:
+                return match
+            ready, _, _ = select.select([self._terminal], [], [], 0.05)
+            if ready:
+                try:
+                    self.output += os.read(self._terminal, 65536).decode(errors="replace")
+                except OSError:
+                    # the child closed the terminal by exiting
+                    return re.search(pattern, self.output)
+            elif self.process.poll() is not None:
+                return re.search(pattern, self.output)
+        return None
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        os.close(self._terminal)
 
 
 def run_service(*arguments, timeout=60):
