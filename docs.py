@@ -109,6 +109,7 @@ def landing_page():
         response = current_app.make_response(
             render_template(
                 "landing.html", title=openapi.TITLE, docs_path=DOCS_PATH, document_path=DOCUMENT_PATH,
+                icon_path=f"{ASSETS_PATH}/favicon-32x32.png",
                 endpoint=f"GET {openapi.STEP_RESULTS_PATH}", demo_api_key=demo_api_key, examples=examples,
             )
         )

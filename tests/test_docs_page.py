@@ -82,6 +82,13 @@ def test_landing_html_for_browsers(client, accept):
     assert openapi.STEP_RESULTS_PATH in html
 
 
+def test_landing_links_resolve(client):
+    links = page_links(client.get("/", headers={"Accept": "text/html"}).get_data(as_text=True))
+
+    for link in links:
+        assert client.get(link).status_code == 200, link
+
+
 def test_landing_varies_by_accept(client):
     assert "Accept" in client.get("/").vary
 
