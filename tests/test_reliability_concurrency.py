@@ -25,7 +25,7 @@ READ_SECONDS = 4
 MAX_READS_PER_READER = 2_000
 ROWS_PER_LOAD = 25
 RECORDS = 12
-# A page holds at most 100 rows, so a record takes at most four loads of 25 rows.
+# A page contains at most 100 rows, so a record takes at most four loads of 25 rows.
 LOADS_PER_RECORD = 4
 CLI_LOADS = 8
 ADMIN_LOADS = RECORDS * LOADS_PER_RECORD - CLI_LOADS

@@ -11,7 +11,7 @@ import pytest
 
 import fixtures
 import models
-from reliability_support import dump_rows, fixture_with_steps, run_service, write_json
+from reliability_support import dump_rows, fixture_with_steps, record_figures, run_service, write_json
 
 
 def make_text_file(path):
@@ -73,6 +73,7 @@ def test_bad_database_rejected_at_start(tmp_path, make, reason):
 
     finished = run_service("--db", str(path), "--port", "0")
 
+    record_figures("startup: a bad --db", bad_inputs=1, tracebacks=int("Traceback" in finished.stderr))
     assert finished.returncode == 2
     assert str(path) in finished.stderr
     assert reason in finished.stderr
