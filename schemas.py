@@ -9,6 +9,7 @@ import re
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validates_schema
 
 import values
+from compiled_schema import CompiledDumpSchema
 
 STEP_STATUSES = (
     "pending", "queued", "running", "paused", "completed",
@@ -133,7 +134,7 @@ class StrictList(fields.List):
 # -- rows and pagination ---------------------------------------------------------------------
 
 
-class StepResultSchema(Schema):
+class StepResultSchema(CompiledDumpSchema):
     """A step result as the API sends it: every field, in the API's order, null where unknown."""
 
     id = StrictString(required=True, non_empty=True)

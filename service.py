@@ -19,6 +19,7 @@ import docs
 import fixtures
 import models
 import schemas
+import server
 
 logger = logging.getLogger("runtype_mock")
 
@@ -277,7 +278,22 @@ def parse_arguments(argv):
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO; DEBUG logs each request)")
     admin_cli.add_server_arguments(parser)
+    parser.add_argument(
+        "--workers", type=positive_integer, metavar="N",
+        help=f"gunicorn worker processes (default {server.DEFAULT_WORKERS}, the fastest on 2 cores; see BENCHMARKS.md)",
+    )
+    parser.add_argument(
+        "--threads", type=positive_integer, metavar="N",
+        help=f"threads per worker process (default {server.DEFAULT_THREADS})",
+    )
     return parser.parse_args(argv)
+
+
+def positive_integer(text):
+    """Parse an integer of 1 or more for argparse."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer of 1 or more, got {text!r}")
+    return int(text)
 
 
 def configure_logging(level):
@@ -312,8 +328,6 @@ def main(argv=None):
     with models.database.connection_context():
         if models.find_api_key(demo.DEMO_API_KEY) is not None:
             print(f"Demo API key: {demo.DEMO_API_KEY}", flush=True)
-
-    import server
 
     return server.serve(app, arguments)
 

@@ -53,7 +53,9 @@ def fetch_dicts(cursor, fields):
     for values in cursor.fetchall():
         row = dict(zip(names, values))
         for name, convert in converters:
-            row[name] = convert(row[name])
+            # peewee's python_value returns None for SQL NULL without converting it
+            if row[name] is not None:
+                row[name] = convert(row[name])
         rows.append(row)
     return rows
 
