@@ -43,34 +43,54 @@ def big_fixture():
     return document
 
 
+def kill_during_load(folder, database_path, fixture_path):
+    """Start the server with ``--fixture`` and SIGKILL it inside the load's transaction.
+
+    :return: whether it was still loading when killed: the WAL had grown and it served nothing.
+    """
+    server = ServerProcess(folder, database_path, "--fixture", str(fixture_path))
+    server.start_process()
+    try:
+        grown = wait_for(lambda: file_size(f"{database_path}-wal") > WAL_BYTES_MID_LOAD, timeout=60)
+        still_loading = server.process.poll() is None and "Serving on" not in server.stdout()
+        server.stop(signal.SIGKILL)
+    finally:
+        server.close()
+    return bool(grown) and still_loading
+
+
+def rows_after_restart(folder, database_path):
+    """Start the server over ``database_path`` and return the first 100 rows of the record."""
+    server = ServerProcess(folder, database_path)
+    try:
+        server.start()
+        return requests.get(f"{server.url}/v1/records/{RECORD_ID}/step-results?limit=100", headers=AUTH, timeout=10)
+    finally:
+        server.close()
+
+
+def rows_lost(before, after):
+    return sum(len(set(rows) - set(after[table])) for table, rows in before.items())
+
+
 def test_killed_load_leaves_database_unchanged(tmp_path):
     database_path = tmp_path / "mock.db"
     prepare_database(database_path, fixture_with_steps(10))
     before = dump_rows(database_path)
     fixture_path = write_json(tmp_path / "big.json", big_fixture())
-    server = ServerProcess(tmp_path, database_path, "--fixture", str(fixture_path))
-    wal_path = tmp_path / "mock.db-wal"
 
-    server.start_process()
-    try:
-        grown = wait_for(lambda: file_size(wal_path) > WAL_BYTES_MID_LOAD, timeout=60)
-        still_loading = server.process.poll() is None and "Serving on" not in server.stdout()
-        server.stop(signal.SIGKILL)
-    finally:
-        server.close()
+    killed_mid_load = kill_during_load(tmp_path, database_path, fixture_path)
 
     after = dump_rows(database_path)
-    lost = sum(len(set(rows) - set(after[table])) for table, rows in before.items())
-    record_figures("crash: SIGKILL during a 20,000-row load", faults=1, rows_lost=lost)
-    assert grown
-    assert still_loading
+    record_figures("crash: SIGKILL during a 20,000-row load", faults=1, rows_lost=rows_lost(before, after))
+    assert killed_mid_load
     assert after == before
     assert integrity_check(database_path) == "ok"
 
 
 def test_killed_streamed_load_leaves_database_unchanged(tmp_path):
     # 'python service.py load' streams a JSON Lines file in one transaction with a large
-    # page cache, so the WAL stays small; its progress display on a terminal tells when
+    # page cache, so the WAL stays small. Its progress display on a terminal tells when
     # the load is part-way.
     database_path = tmp_path / "mock.db"
     prepare_database(database_path, fixture_with_steps(10))
@@ -86,8 +106,9 @@ def test_killed_streamed_load_leaves_database_unchanged(tmp_path):
         loader.close()
 
     after = dump_rows(database_path)
-    lost = sum(len(set(rows) - set(after[table])) for table, rows in before.items())
-    record_figures("crash: SIGKILL during a 20,000-row streamed command-line load", faults=1, rows_lost=lost)
+    record_figures(
+        "crash: SIGKILL during a 20,000-row streamed command-line load", faults=1, rows_lost=rows_lost(before, after)
+    )
     assert progress is not None
     assert int(progress.group(1).replace(",", "")) < BIG_LOAD_ROWS
     assert after == before
@@ -97,21 +118,9 @@ def test_killed_streamed_load_leaves_database_unchanged(tmp_path):
 def test_database_opens_after_killed_load(tmp_path):
     database_path = tmp_path / "mock.db"
     prepare_database(database_path, fixture_with_steps(10))
-    fixture_path = write_json(tmp_path / "big.json", big_fixture())
-    server = ServerProcess(tmp_path, database_path, "--fixture", str(fixture_path))
-    server.start_process()
-    try:
-        wait_for(lambda: file_size(tmp_path / "mock.db-wal") > WAL_BYTES_MID_LOAD, timeout=60)
-        server.stop(signal.SIGKILL)
-    finally:
-        server.close()
+    kill_during_load(tmp_path, database_path, write_json(tmp_path / "big.json", big_fixture()))
 
-    restarted = ServerProcess(tmp_path, database_path)
-    try:
-        restarted.start()
-        response = requests.get(f"{restarted.url}/v1/records/{RECORD_ID}/step-results?limit=100", headers=AUTH, timeout=10)
-    finally:
-        restarted.close()
+    response = rows_after_restart(tmp_path, database_path)
 
     assert response.status_code == 200
     assert response.json()["pagination"]["returned"] == 10
@@ -127,12 +136,7 @@ def test_committed_rows_survive_kill(tmp_path):
     finally:
         first.close()
 
-    second = ServerProcess(tmp_path, database_path)
-    try:
-        second.start()
-        response = requests.get(f"{second.url}/v1/records/{RECORD_ID}/step-results?limit=100", headers=AUTH, timeout=10)
-    finally:
-        second.close()
+    response = rows_after_restart(tmp_path, database_path)
 
     returned = response.json()["pagination"]["returned"]
     record_figures("crash: SIGKILL after a committed load, then restart", faults=1, rows_lost=25 - returned)
