@@ -54,8 +54,7 @@ def init_app(app):
     app.config.setdefault("JOURNAL_SIZE", journal.DEFAULT_JOURNAL_SIZE)
     app.config.setdefault("ADMIN_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
 
-    with models.database.connection_context():
-        create_tables()
+    create_tables()
 
     app.before_request(apply_overrides_and_faults)
     app.after_request(record_in_journal)
@@ -67,12 +66,13 @@ def init_app(app):
 
 
 def create_tables():
-    """Create the fault and journal tables when missing, on the caller's open connection.
+    """Create the fault and journal tables when missing, in the database's state file.
 
     NOTE: these tables are outside the schema versioning of ``models`` because they contain
     only short-lived state. A change to their columns should drop and recreate them.
     """
-    models.database.create_tables([faults.Fault, journal.JournalEntry])
+    with models.state_database.connection_context():
+        models.state_database.create_tables([faults.Fault, journal.JournalEntry])
 
 
 def reset_data(*, seed_demo=False):
@@ -84,10 +84,11 @@ def reset_data(*, seed_demo=False):
         models.StepResult.delete().execute()
         models.Record.delete().execute()
         models.ApiKey.delete().execute()
-        faults.clear()
-        journal.clear()
         if seed_demo:
             fixtures.load_fixture(demo.build_demo_fixture())
+
+    faults.clear()
+    journal.clear()
 
 
 def load_documents(documents, names=None):

@@ -17,7 +17,7 @@ from peewee import AutoField, BigIntegerField, IntegerField, TextField
 from werkzeug.http import HTTP_STATUS_CODES
 
 import schemas
-from models import BaseModel, JSONTextField, database
+from models import JSONTextField, StateModel, state_database
 
 # Maximum delay of a fault or a Prefer header, in milliseconds. Clients under test usually
 # time out sooner, and a longer wait would only block a server thread.
@@ -33,7 +33,7 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _DIGITS = re.compile(r"[0-9]{1,9}")
 
 
-class Fault(BaseModel):
+class Fault(StateModel):
     """A scheduled fault: the requests it matches, its response, and how many uses remain."""
 
     id = AutoField()
@@ -190,7 +190,7 @@ def take(method, path):
     :return: the fault, or None when no scheduled fault matches.
     """
     # Most requests meet an empty schedule, and a precompiled check is the cheap way to see it.
-    if database.execute_sql(*_compiled_pending_check()).fetchone() is None:
+    if state_database.execute_sql(*_compiled_pending_check()).fetchone() is None:
         return None
 
     for fault in list_faults():

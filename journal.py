@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 from peewee import AutoField, BigIntegerField, FloatField, IntegerField, PeeweeException, TextField
 
 import values
-from models import BaseModel, JSONTextField, database
+from models import JSONTextField, StateModel, state_database
 
 logger = logging.getLogger("runtype_mock")
 
@@ -29,7 +29,7 @@ AUTH_SCHEMES = frozenset({"bearer", "basic", "token"})
 FINGERPRINT_LENGTH = 8
 
 
-class JournalEntry(BaseModel):
+class JournalEntry(StateModel):
     """One API request and the status of its response."""
 
     id = AutoField()
@@ -96,10 +96,10 @@ def record(*, method, path, query_string, headers, status, started_at, duration_
     }
     insert_sql, trim_sql = _compiled_statements()
     try:
-        with database.atomic():
-            cursor = database.execute_sql(insert_sql, [field.db_value(row[field.name]) for field in _COLUMNS])
+        with state_database.atomic():
+            cursor = state_database.execute_sql(insert_sql, [field.db_value(row[field.name]) for field in _COLUMNS])
             # ids only grow between clears, so this keeps the newest ``size`` entries
-            database.execute_sql(trim_sql, [cursor.lastrowid - size])
+            state_database.execute_sql(trim_sql, [cursor.lastrowid - size])
     except PeeweeException as error:
         logger.warning("Request %s %s not written to the journal: %s", method, path, error)
 

@@ -64,6 +64,30 @@ class BaseModel(Model):
         legacy_table_names = False
 
 
+# Scheduled faults and the request journal change on every API request. They live in a
+# second file beside the database (see ``state_path``), so that recording a request never
+# waits for a long fixture load, which holds the main file's write lock until it commits.
+state_database = SqliteDatabase(None, lock_type="IMMEDIATE")
+
+
+class StateModel(Model):
+    class Meta:
+        database = state_database
+        legacy_table_names = False
+
+
+def state_path(path):
+    """Return the path of the file that holds the faults and the journal of database ``path``.
+
+    ``data/runtype.db`` gives ``data/runtype.state.db``.
+    """
+    path = str(path)
+    if path == ":memory:":
+        return path
+    base, extension = os.path.splitext(path)
+    return f"{base}.state{extension or '.db'}"
+
+
 class ApiKey(BaseModel):
     """An API key, stored only as the SHA-256 hex digest of the key text."""
 
@@ -210,6 +234,17 @@ def init_database(path):
         raise
     except DatabaseError as error:
         raise DatabaseOpenError(f"{path}: cannot be opened as a SQLite database: {error}") from None
+
+    _init_state_database(state_path(path))
+
+
+def _init_state_database(path):
+    state_database.init(path, pragmas=SQLITE_PRAGMAS)
+    try:
+        with state_database.connection_context():
+            state_database.pragma("journal_mode", JOURNAL_MODE)
+    except DatabaseError as error:
+        raise DatabaseOpenError(f"{path}: cannot be opened as the SQLite file of faults and journal: {error}") from None
 
 
 def _check_location(path):

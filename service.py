@@ -218,7 +218,7 @@ def register_error_handlers(app):
         if getattr(error, "details", None):
             body["details"] = error.details
 
-        response.data = app.json.dumps(body)
+        response.data = app.json.dumps(body, separators=(",", ":"))
         response.content_type = "application/json"
         response.headers.update(getattr(error, "extra_headers", {}))
         return response

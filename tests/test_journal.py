@@ -1,6 +1,7 @@
 """The request journal: what it records, its bound, its filters and its key redaction."""
 
 import json
+import sqlite3
 import re
 from concurrent.futures import ThreadPoolExecutor
 
@@ -184,3 +185,19 @@ def test_journal_under_concurrent_requests(app, seeded, live_server):
     listed = entries(app.test_client())
     assert sorted(int(entry["query"]["offset"][0]) for entry in listed) == list(range(20))
     assert len({entry["id"] for entry in listed}) == 20
+
+
+def test_entry_written_during_long_load(api, database_path, caplog):
+    """A fixture load holds the database's write lock until it commits; meanwhile API
+    requests must still be journaled, because faults and journal live in their own file."""
+    loader = sqlite3.connect(database_path, isolation_level=None)
+    loader.execute("BEGIN IMMEDIATE")
+    try:
+        response = api.get(STEP_RESULTS_URL, headers=AUTH)
+    finally:
+        loader.execute("ROLLBACK")
+        loader.close()
+
+    assert response.status_code == 200
+    assert [entry["status"] for entry in entries(api)] == [200]
+    assert "not written to the journal" not in caplog.text
