@@ -1,0 +1,147 @@
+"""Render a results file of ``bench/run.py`` as Markdown tables, for BENCHMARKS.md.
+
+Usage: python bench/report.py bench/results/run-YYYYMMDD-HHMMSS.json
+"""
+
+import json
+import sys
+
+
+def render(report):
+    """Return the Markdown tables of a benchmark report."""
+    machine = report["machine"]
+    lines = [
+        f"Command: `{report['command']}`, started {report['started'][:19]}Z.",
+        f"Machine: {machine['cores']} cores, {machine['cpu']}, Python {machine['python']}, {machine['wrk']};"
+        f" load average at start {', '.join(f'{value:.2f}' for value in machine['load_average_at_start'])}.",
+        "",
+    ]
+    for size, figures in report["sizes"].items():
+        lines += render_size(int(size), figures)
+    if "flat" in report:
+        lines += render_flat(report["flat"])
+    if "configs" in report:
+        lines += render_configs(report["configs"])
+    if "journal" in report:
+        lines += render_journal(report["journal"])
+    return "\n".join(lines)
+
+
+def render_size(size, figures):
+    lines = [f"### {size:,} step results", ""]
+    load = figures.get("load")
+    if load:
+        lines += [
+            f"Load: `{load['command']}`: {load['rows']:,} rows in {load['seconds']:.1f} s,"
+            f" {load['rows_per_second']:,.0f} rows/s, loader peak RSS {load['peak_rss_mib']:.0f} MiB;"
+            f" fixture {load['fixture_mib']:.0f} MiB, database {load['database_mib']:.0f} MiB.",
+            "",
+        ]
+
+    requests = figures.get("requests")
+    if requests:
+        lines += [
+            f"Floor body: {requests['floor_body_bytes']:,} bytes (the service's hot first page).",
+            "",
+            "| query | conns | service req/s | floor req/s | req/s ratio | service p50 ms | floor p50 ms | p50 ratio | raw SQLite ms | rounds |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        wrk = requests["wrk"]
+        for key, values in wrk.items():
+            name, count = key.rsplit(" @", 1)
+            if name == "floor":
+                continue
+            floor = wrk[f"floor @{count}"]
+            raw = requests["raw_sqlite_ms"].get(name)
+            raw_text = f"{raw:.3f}" if raw is not None else ""
+            lines.append(
+                f"| {name} | {count} | {values['rps']:,.0f} | {floor['rps']:,.0f} | {values['rps_ratio']:.2f}"
+                f" | {values['p50_ms']:.2f} | {floor['p50_ms']:.2f} | {values['p50_ratio']:.2f}"
+                f" | {raw_text} | {values['rounds']} |"
+            )
+        memory = requests["memory"]
+        lines += [
+            "",
+            f"Memory after the rounds: service RSS {memory['service']['rss_mib']:.0f} MiB"
+            f" (PSS {memory['service']['pss_mib']:.0f} MiB, {memory['service']['processes']} processes),"
+            f" floor RSS {memory['floor']['rss_mib']:.0f} MiB.",
+            "",
+        ]
+
+    startup = figures.get("startup")
+    if startup:
+        tries = ", ".join(f"{value:.2f}" for value in startup["tries"])
+        lines += [f"Start-up to the first 200: median {startup['median_s']:.2f} s (tries: {tries} s).", ""]
+
+    json_server = figures.get("json-server")
+    if json_server:
+        lines += [
+            f"json-server {json_server['version']} on the same step results, `GET {json_server['path']}`:",
+            "",
+            "| conns | json-server req/s | floor req/s | req/s ratio | json-server p50 ms | floor p50 ms | rounds |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for count in (1, 4):
+            values = json_server["wrk"][f"json-server hot first page @{count}"]
+            floor = json_server["wrk"][f"floor @{count}"]
+            lines.append(
+                f"| {count} | {values['rps']:,.1f} | {floor['rps']:,.0f} | {values['rps_ratio']:.4f}"
+                f" | {values['p50_ms']:.1f} | {floor['p50_ms']:.2f} | {values['rounds']} |"
+            )
+        lines += ["", f"json-server RSS: {json_server['memory']['rss_mib']:.0f} MiB.", ""]
+    return lines
+
+
+def render_flat(flat):
+    lines = [
+        f"### Latency against size: {flat['large']:,} rows against {flat['small']:,} rows, 1 connection",
+        "",
+        f"| query | p50 ms at {flat['small']:,} | p50 ms at {flat['large']:,} | ratio | rounds |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, values in flat["queries"].items():
+        lines.append(
+            f"| {name} | {values['small_p50_ms']:.2f} | {values['large_p50_ms']:.2f} | {values['p50_ratio']:.2f}"
+            f" | {values['rounds']} |"
+        )
+    return lines + [""]
+
+
+def render_configs(configs):
+    lines = [
+        "### Workers x threads, hot first page",
+        "",
+        "| workers x threads | conns | req/s | p50 ms | rounds |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, values in sorted(configs["wrk"].items(), key=lambda item: (int(item[0].rsplit("@", 1)[1]), item[0])):
+        config, count = key.rsplit(" @", 1)
+        lines.append(f"| {config} | {count} | {values['rps']:,.0f} | {values['p50_ms']:.2f} | {values['rounds']} |")
+    memory = ", ".join(f"{config} {values['rss_mib']:.0f} MiB" for config, values in configs["memory"].items())
+    return lines + ["", f"RSS: {memory}.", ""]
+
+
+def render_journal(journal):
+    lines = [
+        "### Request journal, hot first page",
+        "",
+        "| server | conns | req/s | p50 ms | rounds |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for key, values in journal.items():
+        name, count = key.rsplit(" @", 1)
+        lines.append(f"| {name} | {count} | {values['rps']:,.0f} | {values['p50_ms']:.2f} | {values['rounds']} |")
+    return lines + [""]
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        sys.exit("usage: python bench/report.py RESULTS_JSON")
+    with open(argv[0]) as file:
+        print(render(json.load(file)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
