@@ -3,8 +3,10 @@
 Gunicorn stops gracefully on SIGTERM (requests in flight finish) and at once on Ctrl-C.
 """
 
+import errno
 import logging
 import os
+import socket
 
 from gunicorn.app.base import BaseApplication
 
@@ -12,9 +14,12 @@ import gunicorn_errors
 
 logger = logging.getLogger("runtype_mock")
 
-# One process with threads keeps every request on one SQLite connection pool and one
-# copy of the in-memory state; the threads overlap the time spent in SQLite and on sockets.
-DEFAULT_WORKERS = 1
+# Two processes use both cores of a 2-core machine, which one process cannot because of
+# Python's GIL: at 4 connections they served about 1.6 times the requests of one process
+# with 8 threads (bench/run.py, phase configs; see BENCHMARKS.md). Faults and the journal
+# live in SQLite, so every process sees the same ones. Eight threads per process keep
+# threads free while a few connections hold one each (see the NOTE below).
+DEFAULT_WORKERS = 2
 DEFAULT_THREADS = 8
 # NOTE: gunicorn 27 gives a new connection a thread for up to 5 s while it waits for the
 # request, and a client that stops part-way through its request line or headers keeps the
@@ -97,3 +102,23 @@ def remove_ready_file(path):
         os.remove(path)
     except FileNotFoundError:
         pass
+
+
+def bind_problem(host, port):
+    """Return why the server could not listen on ``host`` and ``port``, or None if it can.
+
+    Gunicorn would retry a busy port for five seconds and then exit with a terse message.
+    """
+    if port == 0:
+        return None
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return f"Port {port} on {host} is already in use; choose another with --port, or --port 0 for a free one"
+            return f"Cannot listen on {host} port {port}: {error.strerror or error}"
+    return None
