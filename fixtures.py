@@ -84,8 +84,21 @@ def _reject_constant(name):
     raise FixtureError(f"invalid JSON: {name} is not a JSON value; write a number or a string")
 
 
+class JsonFloat(float):
+    """A JSON number with a fraction or exponent that keeps its written text.
+
+    ``estimatedCost`` is read from ``text``, so a cost written as a JSON number with more
+    digits than a float holds keeps them all.
+    """
+
+    def __new__(cls, text):
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
 def _parse_finite_float(text):
-    number = float(text)
+    number = JsonFloat(text)
     if not math.isfinite(number):
         raise FixtureError(f"invalid JSON: the number {text} is too large for a 64-bit float; write it as a string")
     return number

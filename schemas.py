@@ -272,10 +272,14 @@ class Bound(fields.Field):
         try:
             return values.parse_bound(value, end=self.end)
         except values.InvalidValue as error:
-            raise ValidationError(
+            message = (
                 "expected an ISO 8601 date-time such as 2024-06-01T10:15:30Z or 2024-06-01T12:15:30+02:00,"
                 f" or a date such as 2024-06-01; {error}, got {show(value)}"
-            ) from None
+            )
+            if re.search(r"[0-9] [0-9]{2}:?[0-9]{2}$", value):
+                # The client most likely sent "+02:00" unencoded, and a query string reads "+" as a space.
+                message += "; a '+' in a URL query means a space, so send the offset's '+' as %2B"
+            raise ValidationError(message) from None
 
 
 class QueryChoice(fields.Field):

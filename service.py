@@ -27,6 +27,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_DATABASE = os.path.join("data", "runtype.db")
 READ_PERMISSION = "records:read"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class ApiError(HTTPException):
@@ -239,6 +240,9 @@ def _standard_message(error):
     return f"{error.name}: {error.description}"
 
 
+EXPOSED_HEADERS = "Retry-After, Retry-After-Ms, Preference-Applied, WWW-Authenticate, Allow"
+
+
 def register_cors(app):
     # Browser pages on other local origins may call the API; no cookies are involved, so
     # echoing the origin is safe.
@@ -247,12 +251,18 @@ def register_cors(app):
         origin = request.headers.get("Origin")
         response.headers["Access-Control-Allow-Origin"] = origin or "*"
         response.headers.add("Vary", "Origin")
+        # Scripts may read these, e.g. to test a client's retry logic against a fault.
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
         if request.method == "OPTIONS":
             response.headers["Access-Control-Allow-Methods"] = "GET, OPTIONS"
             response.headers["Access-Control-Allow-Headers"] = request.headers.get(
                 "Access-Control-Request-Headers", "Authorization"
             )
             response.headers["Access-Control-Max-Age"] = "600"
+
+        # Flask labels every response as HTML by default; an empty body has no type.
+        if not response.content_length and response.mimetype == "text/html" and not response.is_streamed:
+            del response.headers["Content-Type"]
         return response
 
 
@@ -267,7 +277,10 @@ def parse_arguments(argv):
         " or 'python service.py reset [--demo] [--db PATH]'.",
     )
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--port", type=port_number, default=DEFAULT_PORT,
+        help=f"TCP port from 0 to 65535; 0 picks a free one (default {DEFAULT_PORT})",
+    )
     parser.add_argument(
         "--db", default=DEFAULT_DATABASE,
         help=f"SQLite database file, created when missing (default {DEFAULT_DATABASE})",
@@ -276,7 +289,10 @@ def parse_arguments(argv):
         "--fixture", action="append", default=[], metavar="FILE",
         help="JSON fixture file to load at start; repeat to load several, in order",
     )
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO; DEBUG logs each request)")
+    parser.add_argument(
+        "--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
+        help="logging level (default INFO; DEBUG logs each request)",
+    )
     admin_cli.add_server_arguments(parser)
     parser.add_argument(
         "--workers", type=positive_integer, metavar="N",
@@ -287,6 +303,13 @@ def parse_arguments(argv):
         help=f"threads per worker process (default {server.DEFAULT_THREADS})",
     )
     return parser.parse_args(argv)
+
+
+def port_number(text):
+    """Parse a TCP port number, 0 to 65535, for argparse."""
+    if not text.isascii() or not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
+    return int(text)
 
 
 def positive_integer(text):
@@ -309,7 +332,8 @@ def main(argv=None):
 
     arguments = parse_arguments(argv)
     configure_logging(arguments.log_level)
-    problem = admin_cli.check_server_arguments(arguments)
+    # Checked before the database is touched, so a busy port leaves nothing half done.
+    problem = admin_cli.check_server_arguments(arguments) or server.bind_problem(arguments.host, arguments.port)
     if problem:
         logger.error("%s", problem)
         return 2

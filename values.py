@@ -50,13 +50,15 @@ def parse_date_time(text, *, round_up=False):
 
     try:
         day = date.fromisoformat(match["date"])
-        moment = datetime(
-            day.year, day.month, day.day,
-            int(match["hour"]), int(match["minute"]), int(match["second"] or 0),
-            tzinfo=_parse_offset(match["offset"]),
-        )
     except ValueError:
-        raise InvalidValue("not an ISO 8601 date-time: a field is out of range") from None
+        raise InvalidValue(f"not an ISO 8601 date-time: {match['date']} is not a calendar date") from None
+
+    hour, minute, second = int(match["hour"]), int(match["minute"]), int(match["second"] or 0)
+    if hour > 23 or minute > 59 or second > 59:
+        raise InvalidValue(
+            "not an ISO 8601 date-time: the time of day is out of range (hours 00-23, minutes and seconds 00-59)"
+        )
+    moment = datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=_parse_offset(match["offset"]))
 
     fraction = match["fraction"] or ""
     millis = int(fraction[:3].ljust(3, "0"))
@@ -78,7 +80,7 @@ def _parse_offset(text):
     digits = text[1:].replace(":", "")
     hours, minutes = int(digits[:2]), int(digits[2:])
     if hours > 23 or minutes > 59:
-        raise ValueError("offset out of range")
+        raise InvalidValue(f"not an ISO 8601 date-time: the offset {text} is out of range (at most ±23:59)")
     offset = timedelta(hours=hours, minutes=minutes)
     return timezone(-offset if text[0] == "-" else offset)
 
@@ -95,7 +97,7 @@ def parse_bound(text, *, end):
         try:
             day = date.fromisoformat(text)
         except ValueError:
-            raise InvalidValue("not a valid calendar date") from None
+            raise InvalidValue(f"{text} is not a calendar date") from None
         start = (datetime(day.year, day.month, day.day, tzinfo=timezone.utc) - EPOCH) // ONE_MS
         return start + MS_PER_DAY - 1 if end else start
 
@@ -127,12 +129,15 @@ def parse_cost(value):
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise InvalidValue("not a decimal number or decimal string")
 
-    if isinstance(value, str) and not _DECIMAL.fullmatch(value.strip()):
-        raise InvalidValue("not a decimal string written with the digits 0-9, such as 0.00015")
+    if isinstance(value, str):
+        value = value.strip()
+        if not _DECIMAL.fullmatch(value):
+            raise InvalidValue("not a decimal string such as 0.00015 or 1.5e-4, written with the digits 0-9")
 
     try:
-        # str() first, so that a float such as 0.1 keeps its short written form.
-        number = Decimal(value.strip() if isinstance(value, str) else str(value))
+        # A float parsed from a fixture keeps its JSON text, which may hold more digits
+        # than the float. Otherwise str() keeps the short written form of a float like 0.1.
+        number = Decimal(value if isinstance(value, str) else getattr(value, "text", None) or str(value))
     except InvalidOperation:
         raise InvalidValue("not a decimal number or decimal string") from None
 

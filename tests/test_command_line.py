@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -298,3 +299,37 @@ def test_api_key_not_printed_for_fixture_keys(start, tmp_path):
     service.stop()
 
     assert API_KEY not in service.stdout + service.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--port", "70000", "expected a port number from 0 to 65535"),
+        ("--port", "-1", "expected a port number from 0 to 65535"),
+        ("--log-level", "LOUD", "invalid choice: 'LOUD'"),
+    ],
+)
+def test_bad_option_is_usage_error(tmp_path, option, value, expected):
+    completed = subprocess.run(
+        [sys.executable, str(SERVICE), option, value, "--db", str(tmp_path / "x.db")], capture_output=True, text=True, timeout=30,
+    )
+
+    assert completed.returncode == 2
+    assert expected in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_busy_port_is_clear_error(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+
+        completed = subprocess.run(
+            [sys.executable, str(SERVICE), "--port", str(port), "--db", str(tmp_path / "x.db")], capture_output=True, text=True, timeout=30,
+        )
+
+    assert completed.returncode == 2
+    assert f"Port {port} on 127.0.0.1 is already in use" in completed.stderr
+    assert not (tmp_path / "x.db").exists()

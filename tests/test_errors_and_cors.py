@@ -237,3 +237,21 @@ def test_logs_malformed_header_without_key(with_rows, client, caplog):
     assert response.status_code == 401
     assert URL in caplog.text
     assert API_KEY not in caplog.text
+
+
+def test_cors_exposes_retry_headers(client):
+    response = client.get("/v1/records/x/step-results", headers={"Origin": "http://localhost:3000"})
+
+    exposed = [name.strip() for name in response.headers["Access-Control-Expose-Headers"].split(",")]
+    assert "Retry-After" in exposed
+    assert "WWW-Authenticate" in exposed
+
+
+def test_preflight_has_no_content_type(client):
+    response = client.options(
+        "/v1/records/x/step-results",
+        headers={"Origin": "http://localhost:3000", "Access-Control-Request-Headers": "authorization"},
+    )
+
+    assert response.status_code == 200
+    assert "Content-Type" not in response.headers

@@ -431,3 +431,10 @@ def test_check_order(client, headers, record_id, query, status):
 
     assert response.status_code == status
     assert response.content_type == "application/json"
+
+
+def test_unencoded_plus_offset_hint(client, seeded):
+    response = client.get(f"/v1/records/{RECORD_ID}/step-results?from=2024-06-01T12:15:30+02:00", headers=AUTH)
+
+    assert response.status_code == 400
+    assert "%2B" in response.json["details"]["from"]

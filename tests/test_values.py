@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import fixtures
 import values
 from values import InvalidValue
 
@@ -342,3 +343,9 @@ def test_format_cost_plain_round_trip(number):
 
     assert "e" not in text.lower()
     assert Decimal(text) == number
+
+
+def test_cost_from_json_keeps_every_digit():
+    document = fixtures.parse_json('{"estimatedCost": 12345678901234567890.123}')
+
+    assert values.format_cost(values.parse_cost(document["estimatedCost"])) == "12345678901234567890.123"
