@@ -92,6 +92,14 @@ def _range(minimum, maximum):
     return Range(minimum, maximum, error=f"must be an integer from {minimum} to {maximum} (got {{input}})")
 
 
+def _path_pattern(pattern):
+    # Request paths always start with "/", so any other pattern could never match.
+    if not pattern.startswith(("/", "*")):
+        raise ValidationError(
+            f"must start with '/' or '*', as request paths do, e.g. /v1/records/*/step-results (got {schemas.show(pattern)})"
+        )
+
+
 class FaultSchema(Schema):
     """The JSON body of ``POST /_mock/faults``."""
 
@@ -99,7 +107,7 @@ class FaultSchema(Schema):
         unknown = RAISE
 
     method = MethodName(load_default="GET")
-    path = schemas.StrictString(non_empty=True, load_default="*")
+    path = schemas.StrictString(non_empty=True, load_default="*", validate=_path_pattern)
     status = schemas.StrictInteger(allow_none=True, load_default=None, validate=_range(*FAULT_STATUSES))
     times = schemas.StrictInteger(load_default=1, validate=_range(1, MAX_TIMES))
     delay_ms = schemas.StrictInteger(load_default=0, data_key="delayMs", validate=_range(0, MAX_DELAY_MS))
@@ -135,7 +143,8 @@ def validate_fault(document):
     :raise FaultError: naming each invalid field.
     """
     if not isinstance(document, dict):
-        raise FaultError({"body": f"expected a JSON object, got {type(document).__name__}"})
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(document), "a number")
+        raise FaultError({"request body": f"expected a JSON object describing the fault, got {kind}"})
 
     try:
         return FAULT_SCHEMA.load(document)

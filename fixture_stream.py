@@ -83,8 +83,8 @@ def load_file(path, *, now_ms=None):
     finally:
         progress.close()
 
-    logger.info(
-        "Loaded fixture %s: %d API keys, %d records, %d step results", path,
+    logger.debug(
+        "Validated and wrote fixture %s: %d API keys, %d records, %d step results", path,
         loader.counts["apiKeys"], loader.counts["records"], loader.counts["stepResults"],
     )
     return dict(loader.counts)

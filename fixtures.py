@@ -145,8 +145,8 @@ def load_fixture(document, *, now_ms=None):
             loader.add_step_result(item, f"data[{index}]", create_record=True)
         loader.flush()
 
-    logger.info(
-        "Loaded fixture: %d API keys, %d records, %d step results",
+    logger.debug(
+        "Validated and wrote fixture: %d API keys, %d records, %d step results",
         loader.counts["apiKeys"], loader.counts["records"], loader.counts["stepResults"],
     )
     return dict(loader.counts)

@@ -87,13 +87,19 @@ def prepare_database(path, fixture_paths=(), seed_demo=None):
 
         # one transaction for the whole start, so that one invalid fixture file stores
         # nothing of the files before it either
+        loaded = []
         with models.database.atomic():
             if seed_demo:
-                fixtures.load_fixture(demo.build_demo_fixture())
-                logger.info("Seeded the demo data set")
+                loaded.append(("the demo data set", fixtures.load_fixture(demo.build_demo_fixture())))
             for fixture_path in fixture_paths:
-                counts = fixtures.load_fixture_file(fixture_path)
-                logger.info("Loaded fixture %s: %s", fixture_path, counts)
+                loaded.append((fixture_path, fixtures.load_fixture_file(fixture_path)))
+
+        # logged only once the transaction has committed
+        for name, counts in loaded:
+            logger.info(
+                "Loaded %s: %d API keys, %d records, %d step results",
+                name, counts["apiKeys"], counts["records"], counts["stepResults"],
+            )
 
         logger.info(
             "Database %s holds %d records and %d step results",

@@ -203,7 +203,15 @@ def test_fault_body_must_be_object(client):
     response = client.post("/_mock/faults", json=[{"status": 503}])
 
     assert response.status_code == 400
-    assert response.json["details"] == {"body": "expected a JSON object, got list"}
+    assert response.json["details"] == {"request body": "expected a JSON object describing the fault, got an array"}
+
+
+def test_fault_path_must_start_with_slash(client):
+    response = client.post("/_mock/faults", json={"status": 503, "path": "v1/records/*/step-results"})
+
+    assert response.status_code == 400
+    assert "must start with '/'" in response.json["details"]["path"]
+    assert client.get("/_mock/faults").json == {"faults": []}
 
 
 # -- routing and access ----------------------------------------------------------------------
