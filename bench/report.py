@@ -16,6 +16,7 @@ def render(report):
         f" load average at start {', '.join(f'{value:.2f}' for value in machine['load_average_at_start'])}.",
         "",
     ]
+    lines += render_targets(report)
     for size, figures in report["sizes"].items():
         lines += render_size(int(size), figures)
     if "flat" in report:
@@ -25,6 +26,48 @@ def render(report):
     if "journal" in report:
         lines += render_journal(report["journal"])
     return "\n".join(lines)
+
+
+def render_targets(report):
+    """Return the table of targets, measured at the largest size of the run."""
+    size = max(report["sizes"], key=int)
+    figures = report["sizes"][size]
+    rows = []
+    requests = figures.get("requests")
+    if requests:
+        wrk = requests["wrk"]
+        hot_1, hot_4 = wrk["hot first page @1"], wrk["hot first page @4"]
+        offset_1 = wrk["hot, offset=5000 @1"]
+        rows.append(("throughput at 4 connections / floor's, hot first page", ">= 0.5", f"{hot_4['rps_ratio']:.2f}",
+                     hot_4["rps_ratio"] >= 0.5))
+        worst = max((values["rps_ratio"], key) for key, values in wrk.items() if key.endswith("@4") and key != "floor @4")
+        rows.append(("  same, lowest of the measured queries", ">= 0.5", f"{worst[0]:.2f} ({worst[1]})", None))
+        rows.append(("median latency at 1 connection / floor's, hot first page", "<= 2", f"{hot_1['p50_ratio']:.2f}",
+                     hot_1["p50_ratio"] <= 2))
+        offset_ratio = offset_1["p50_ms"] / hot_1["p50_ms"]
+        rows.append(("offset 5,000 / first page, median latency at 1 connection", "<= 3", f"{offset_ratio:.2f}",
+                     offset_ratio <= 3))
+        rss = requests["memory"]["service"]["rss_mib"]
+        rows.append(("resident memory of the whole server, MiB", "<= 150", f"{rss:.0f}", rss <= 150))
+    if "flat" in report:
+        flat = report["flat"]["queries"]
+        worst = max((values["p50_ratio"], name) for name, values in flat.items())
+        rows.append((f"median latency at {int(size):,} / at {report['flat']['small']:,} rows, worst query", "<= 1.2",
+                     f"{worst[0]:.2f} ({worst[1]})", worst[0] <= 1.2))
+    if "startup" in figures:
+        median = figures["startup"]["median_s"]
+        rows.append(("start-up to the first 200, seconds", "<= 0.5", f"{median:.2f}", median <= 0.5))
+    load = figures.get("load")
+    if load:
+        rows.append(("fixture load, rows/s", ">= 100,000", f"{load['rows_per_second']:,.0f}",
+                     load["rows_per_second"] >= 100_000))
+        rows.append(("  loader peak RSS, MiB, for a fixture of MiB", "bounded",
+                     f"{load['peak_rss_mib']:.0f} for {load['fixture_mib']:.0f}", None))
+
+    lines = [f"### Targets at {int(size):,} step results", "", "| target | goal | measured | met |", "|---|---|---|---|"]
+    for name, goal, measured, met in rows:
+        lines.append(f"| {name} | {goal} | {measured} | {'' if met is None else 'yes' if met else 'no'} |")
+    return lines + [""]
 
 
 def render_size(size, figures):
