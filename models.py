@@ -77,7 +77,7 @@ class StateModel(Model):
 
 
 def state_path(path):
-    """Return the path of the file that holds the faults and the journal of database ``path``.
+    """Return the path of the file that stores the faults and the journal of database ``path``.
 
     ``data/runtype.db`` gives ``data/runtype.state.db``.
     """
@@ -325,7 +325,7 @@ MIGRATIONS = {
 
 
 def is_empty():
-    """Return True when the database holds no API key, record or step result."""
+    """Return True when the database contains no API key, record or step result."""
     return not any(model.select().exists() for model in MODELS)
 
 

@@ -33,7 +33,7 @@ MAX_COST_EXPONENT = 9_999
 
 
 class InvalidValue(ValueError):
-    """A wire value that cannot be converted; the message says what is accepted."""
+    """A wire value that cannot be converted; the message names what is accepted."""
 
 
 def parse_date_time(text, *, round_up=False):
