@@ -15,7 +15,7 @@ import gunicorn_errors
 logger = logging.getLogger("runtype_mock")
 
 # Two processes use both cores of a 2-core machine, which one process cannot because of
-# Python's GIL: at 4 connections they served about 1.6 times the requests of one process
+# Python's GIL: at 4 connections they served about 2.5 times the requests of one process
 # with 8 threads (bench/run.py, phase configs; see BENCHMARKS.md). Faults and the journal
 # live in SQLite, so every process sees the same ones. Eight threads per process keep
 # threads free while a few connections hold one each (see the NOTE below).

@@ -40,15 +40,19 @@ def render_targets(report):
         offset_1 = wrk["hot, offset=5000 @1"]
         rows.append(("throughput at 4 connections / floor's, hot first page", ">= 0.5", f"{hot_4['rps_ratio']:.2f}",
                      hot_4["rps_ratio"] >= 0.5))
-        worst = max((values["rps_ratio"], key) for key, values in wrk.items() if key.endswith("@4") and key != "floor @4")
-        rows.append(("  same, lowest of the measured queries", ">= 0.5", f"{worst[0]:.2f} ({worst[1]})", None))
+        lowest = min((values["rps_ratio"], key) for key, values in wrk.items() if key.endswith("@4") and key != "floor @4")
+        rows.append(("  same, lowest of the measured queries", ">= 0.5", f"{lowest[0]:.2f} ({lowest[1]})", None))
         rows.append(("median latency at 1 connection / floor's, hot first page", "<= 2", f"{hot_1['p50_ratio']:.2f}",
                      hot_1["p50_ratio"] <= 2))
         offset_ratio = offset_1["p50_ms"] / hot_1["p50_ms"]
         rows.append(("offset 5,000 / first page, median latency at 1 connection", "<= 3", f"{offset_ratio:.2f}",
                      offset_ratio <= 3))
-        rss = requests["memory"]["service"]["rss_mib"]
-        rows.append(("resident memory of the whole server, MiB", "<= 150", f"{rss:.0f}", rss <= 150))
+        # Forked workers share the master's pages, which a sum of RSS counts once per process;
+        # PSS divides each shared page among the processes that map it.
+        memory = requests["memory"]["service"]
+        rows.append(("resident memory of the whole server (PSS), MiB", "<= 150", f"{memory['pss_mib']:.0f}",
+                     memory["pss_mib"] <= 150))
+        rows.append(("  same as a sum of the processes' RSS, MiB", "", f"{memory['rss_mib']:.0f}", None))
     if "flat" in report:
         flat = report["flat"]["queries"]
         worst = max((values["p50_ratio"], name) for name, values in flat.items())
