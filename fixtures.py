@@ -10,6 +10,7 @@ import time
 
 from marshmallow import ValidationError
 
+import models
 import sqlcache
 import values
 from models import ApiKey, Record, StepResult, database
@@ -288,7 +289,7 @@ class FixtureLoader:
     def _record_of(self, row, location, create_record):
         record_id = row["record"]
         if record_id not in self._records:
-            stored = Record.get_or_none(Record.id == record_id)
+            stored = models.get_record(record_id)
             if stored is not None:
                 self._records[record_id] = (stored.organization_id, stored.user_id, stored.name)
             elif create_record:
@@ -324,7 +325,7 @@ class FixtureLoader:
     def _check_record_organization(self, record_id, organization_id, location):
         # Moving a record to another organization would leave its stored step results
         # pointing at the old one, so it is rejected.
-        stored = Record.get_or_none(Record.id == record_id)
+        stored = models.get_record(record_id)
         if stored is not None and stored.organization_id != organization_id:
             raise FixtureError(
                 f"{location}.organizationId: record {show(record_id)} already exists in organization"

@@ -341,6 +341,12 @@ def find_api_key(key):
     return sqlcache.fetch_model(sqlcache.execute(query, "find_api_key", [key_hash, False, 1]), ApiKey)
 
 
+def get_record(record_id):
+    """Return the record ``record_id`` of any organization, or None."""
+    query = Record.select().where(Record.id == record_id).limit(1)
+    return sqlcache.fetch_model(sqlcache.execute(query, "get_record", [record_id, 1]), Record)
+
+
 def find_record(record_id, organization_id):
     """Return the record ``record_id`` if it belongs to ``organization_id``, else None."""
     query = Record.select().where((Record.id == record_id) & (Record.organization_id == organization_id)).limit(1)

@@ -111,3 +111,12 @@ def test_record_lookup_matches_peewee(rows):
 def test_record_lookup_checks_organization(rows):
     with models.database.connection_context():
         assert models.find_record(RECORD_ID, "org_other") is None
+
+
+@pytest.mark.parametrize("record_id", [RECORD_ID, "record_other_org", "no_such_record"])
+def test_record_by_id_matches_peewee(rows, record_id):
+    with models.database.connection_context():
+        found = models.get_record(record_id)
+        expected = models.Record.get_or_none(models.Record.id == record_id)
+
+    assert (found and found.__data__) == (expected and expected.__data__)
