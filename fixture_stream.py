@@ -11,8 +11,9 @@ Two kinds of file are streamed, so that memory stays bounded whatever the file's
   the same order as ``fixtures.load_fixture`` loads them, whatever their order in the file,
   and errors name the item as there, e.g. ``stepResults[12].createdAt: ...``.
 
-While a file loads, a terminal on standard error shows the rows loaded and the rows per
-second. Nothing is written when standard error is not a terminal.
+While a file loads, a terminal on standard error shows a progress bar (for JSON Lines),
+the rows loaded and the rows per second. Nothing is written when standard error is not a
+terminal.
 """
 
 import json
@@ -67,12 +68,12 @@ def load_file(path, *, now_ms=None):
         "data": lambda item, location: loader.add_step_result(item, location, create_record=True),
     }
 
-    progress = Progress(f"Loading {path}")
+    progress = Progress(f"Loading {path}", total_bytes=_file_size(path) if read_items is _json_lines_items else None)
     try:
         with database.atomic(), _load_cache():
-            for section, item, location in read_items(path):
+            for section, item, location, position in read_items(path):
                 add_item[section](item, location)
-                progress.advance()
+                progress.advance(position)
             loader.flush()
     except OSError as error:
         raise fixtures.FixtureError(f"{path}: cannot read the fixture file: {error.strerror}") from None
@@ -105,21 +106,31 @@ class _load_cache:
 
 
 def _json_lines_items(path):
-    """Yield ``(section, item, location)`` for each line of a JSON Lines fixture."""
-    # utf-8-sig also reads files that an editor saved with a byte order mark.
-    with open(path, encoding="utf-8-sig") as file:
-        for number, line in enumerate(file, start=1):
+    """Yield ``(section, item, location, bytes read)`` for each line of a JSON Lines fixture."""
+    position = 0
+    with open(path, "rb") as file:
+        for number, raw_line in enumerate(file, start=1):
+            position += len(raw_line)
+            # a byte order mark, which some editors write, may start the file
+            line = raw_line.decode("utf-8").removeprefix("\ufeff") if number == 1 else raw_line.decode("utf-8")
             if not line.strip():
                 continue
             section, item = _parse_line(line, number)
             location = f"line {number}: {section}"
             fixtures._check_values({location: item})
-            yield section, item, location
+            yield section, item, location, position
+
+
+def _file_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return None
 
 
 def _parse_line(line, number):
     try:
-        value = fixtures.parse_json(line.rstrip("\n"))
+        value = fixtures.parse_json(line.rstrip("\r\n"))
     except json.JSONDecodeError as error:
         raise fixtures.FixtureError(f"line {number}: invalid JSON at column {error.colno}: {error.msg}") from None
     except fixtures.FixtureError as error:
@@ -141,7 +152,7 @@ def _parse_line(line, number):
 
 
 def _json_items(path):
-    """Yield ``(section, item, location)`` for each item of a JSON fixture, section by section.
+    """Yield ``(section, item, location, None)`` for each item of a JSON fixture, section by section.
 
     The file is read once to check its top level, then once for each section it has.
     """
@@ -154,7 +165,7 @@ def _json_items(path):
             for index, item in enumerate(_reported(items)):
                 # keyed by index, the item gets the location and depth it has in the document
                 fixtures._check_values({section: {index: item}})
-                yield section, item, f"{section}[{index}]"
+                yield section, item, f"{section}[{index}]", None
 
 
 def _top_level_sections(path):
@@ -210,19 +221,26 @@ def _skip_byte_order_mark(file):
 
 
 class Progress:
-    """A one-line progress display of rows and rows per second on a terminal's standard error."""
+    """A one-line progress display on a terminal's standard error: a bar with the share of
+    the file read, when its size is known, then the rows loaded and the rows per second."""
 
     INTERVAL_SECONDS = 0.25
+    BAR_WIDTH = 20
 
-    def __init__(self, label, stream=None):
+    def __init__(self, label, stream=None, total_bytes=None):
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty()
         self.label = label
+        self.total_bytes = total_bytes
+        self.position = 0
         self.rows = 0
         self.started = self.shown = time.monotonic()
 
-    def advance(self):
+    def advance(self, position=None):
+        """Count one more row; ``position`` is the bytes of the file read so far, if known."""
         self.rows += 1
+        if position is not None:
+            self.position = position
         if self.enabled and self.rows % 1000 == 0:
             now = time.monotonic()
             if now - self.shown >= self.INTERVAL_SECONDS:
@@ -237,5 +255,10 @@ class Progress:
 
     def _show(self, now):
         rate = self.rows / max(now - self.started, 1e-9)
-        self.stream.write(f"\r{self.label}: {self.rows:,} rows, {rate:,.0f} rows/s ")
+        bar = ""
+        if self.total_bytes:
+            share = min(self.position / self.total_bytes, 1.0)
+            filled = round(share * self.BAR_WIDTH)
+            bar = f" [{'#' * filled}{'.' * (self.BAR_WIDTH - filled)}] {share:4.0%}"
+        self.stream.write(f"\r{self.label}:{bar} {self.rows:,} rows, {rate:,.0f} rows/s ")
         self.stream.flush()

@@ -234,6 +234,32 @@ def test_progress_shows_rate_on_terminal(monkeypatch):
     assert stream.getvalue().endswith(" rows/s \n")
 
 
+def test_progress_bar_shows_share_of_file(monkeypatch):
+    monkeypatch.setattr(fixture_stream.Progress, "INTERVAL_SECONDS", 0)
+    stream = FakeStream(terminal=True)
+    progress = fixture_stream.Progress("Loading rows.jsonl", stream, total_bytes=4000)
+
+    for row in range(1, 1001):
+        progress.advance(position=row)
+    progress.close()
+
+    assert "Loading rows.jsonl: [#####...............]  25% 1,000 rows, " in stream.getvalue()
+
+
+def test_json_lines_crlf_and_byte_order_mark(app, tmp_path):
+    path = write_json_lines(tmp_path / "rows.jsonl", fixture_lines([make_step_result(1)]))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+
+    assert load_file(path)["stepResults"] == 1
+
+
+def test_json_lines_not_utf8(app, tmp_path):
+    path = write_json_lines(tmp_path / "rows.jsonl", fixture_lines())
+    path.write_bytes(path.read_bytes() + b'{"stepResults": {"id": "\xff"}}\n')
+
+    assert load_error(path) == f"{path}: the fixture file is not UTF-8 text"
+
+
 def test_progress_silent_without_terminal():
     stream = FakeStream(terminal=False)
 
