@@ -117,8 +117,20 @@ def _json_lines_items(path):
                 continue
             section, item = _parse_line(line, number)
             location = f"line {number}: {section}"
-            fixtures._check_values({location: item})
+            if _may_break_value_rules(line):
+                fixtures._check_values({location: item})
             yield section, item, location, position
+
+
+def _may_break_value_rules(line):
+    """Return False when the JSON text of a line cannot hold what ``fixtures._check_values``
+    rejects, which skips its walk over every value.
+
+    Text decoded as UTF-8 holds no unpaired surrogate, so only a ``\\u`` escape can write one.
+    An item nests at most as deep as the line has opening brackets, and its check counts
+    one more level above it.
+    """
+    return "\\u" in line or line.count("{") + line.count("[") + 1 >= fixtures.MAX_NESTING_DEPTH
 
 
 def _file_size(path):

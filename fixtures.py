@@ -14,7 +14,7 @@ import models
 import sqlcache
 import values
 from models import ApiKey, Record, StepResult, database
-from schemas import API_KEY_FIXTURE, RECORD_FIXTURE, STEP_RESULT_FIXTURE, show
+from schemas import API_KEY_FIXTURE, RECORD_FIXTURE, STEP_RESULT_FIXTURE, load_step_result_fixture, show
 
 logger = logging.getLogger("runtype_mock")
 
@@ -260,7 +260,7 @@ class FixtureLoader:
         self.counts["records"] += 1
 
     def add_step_result(self, item, location, *, create_record=False):
-        row = _validate(STEP_RESULT_FIXTURE, item, location)
+        row = _validate(STEP_RESULT_FIXTURE, item, location, load=load_step_result_fixture)
         organization_id, user_id, record_name = self._record_of(row, location, create_record)
 
         if row.get("organization_id") is None:
@@ -333,12 +333,13 @@ class FixtureLoader:
             )
 
 
-def _validate(schema, item, location):
+def _validate(schema, item, location, *, load=None):
+    """Load ``item`` with ``load``, by default ``schema.load``, which must raise as that does."""
     if not isinstance(item, dict):
         raise FixtureError(f"{location}: expected a JSON object, got {_json_type(item)}")
 
     try:
-        return schema.load(item)
+        return (load or schema.load)(item)
     except ValidationError as error:
         messages = error.normalized_messages()
         ordered = [key for key in _field_order(schema, item) if key in messages]

@@ -1,0 +1,134 @@
+"""The fast path of fixture loading: it loads a step result exactly as marshmallow does,
+and leaves every item it might reject to marshmallow, so that the errors stay the same."""
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from marshmallow import ValidationError
+
+import fixtures
+import schemas
+from conftest import make_step_result
+
+PLAN = schemas._STEP_RESULT_FIXTURE_PLAN
+KEYS = [key for _, key, _, _, _ in PLAN]
+
+FULL_ITEM = make_step_result(
+    1,
+    userId="user_test",
+    organizationId="org_test",
+    batchExecutionId=None,
+    executionSessionId="session_1",
+    flowId="flow_1",
+    flowVersionId="flow_1_v2",
+    recordName="Record",
+    stepId="step_1",
+    order=0,
+    startedAt="2024-06-01T10:00:00.123456+02:00",
+    completedAt=None,
+    durationMs=2**63 - 1,
+    outputPreview="",
+    recordMetadata={"a": [1, 2]},
+    stepConfig=[],
+    inputVariables="text",
+    resolvedPrompt="prompt",
+    modelUsed="model",
+    promptTokens=1,
+    completionTokens=2,
+    totalTokens=3,
+    estimatedCost=fixtures.parse_json("0.000150000000000000000001"),
+    errorMessage=None,
+    retryCount=0,
+    cacheReadTokens=None,
+    cacheWriteTokens=5,
+    reasoningTokens=6,
+    reasoningConfig={"effort": "high"},
+    reasoningRequested=True,
+    reasoningRejection=None,
+    executionEngine="legacy",
+)
+
+# Values that each field type accepts or rejects, the edge cases included.
+TRICKY_VALUES = [
+    None, True, False, 0, 1, -1, 2**63 - 1, 2**63, 1.0, 0.5, fixtures.parse_json("1e-3"),
+    "", " ", "x", "completed", "Completed", "runtime", "RUNTIME",
+    "2024-06-01T10:00:00Z", "2024-06-01 10:00", "2024-02-30T10:00:00Z", "2024-06-01T24:00:00Z",
+    "0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59.999Z", "2024-06-01",
+    "0.00015", "1.5e-4", " 2 ", "-0", "1e99999", "NaN", "1_000", "١٢",
+    Decimal("1.5"), [], ["x"], {}, {"k": "v"},
+]
+
+
+def load_both_ways(item):
+    """Return the outcome of marshmallow's load and of the fast path's, each as
+    ``("loaded", typed values)`` or ``("invalid", messages)``."""
+    outcomes = []
+    for load in (schemas.STEP_RESULT_FIXTURE.load, schemas.load_step_result_fixture):
+        try:
+            loaded = load(item)
+        except ValidationError as error:
+            outcomes.append(("invalid", error.normalized_messages()))
+        else:
+            # repr tells Decimal("1.0") from Decimal("1.00"), and the list keeps the order
+            outcomes.append(("loaded", [(name, type(value), repr(value)) for name, value in loaded.items()]))
+    return outcomes
+
+
+def test_plan_covers_every_field():
+    assert PLAN is not None and len(PLAN) == len(schemas.STEP_RESULT_FIXTURE.fields)
+
+
+@pytest.mark.parametrize("item", [make_step_result(1), FULL_ITEM], ids=["required only", "every field"])
+def test_valid_item_takes_fast_path(item):
+    assert schemas.fast_load(schemas.STEP_RESULT_FIXTURE, PLAN, item) == schemas.STEP_RESULT_FIXTURE.load(item)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"status": "done"},
+        {"order": True},
+        {"order": 1.0},
+        {"durationMs": 2**63},
+        {"id": ""},
+        {"userId": ""},
+        {"stepType": None},
+        {"createdAt": "yesterday"},
+        {"estimatedCost": "NaN"},
+        {"unknownField": 1},
+        {"recordid": "record_test"},
+    ],
+)
+def test_invalid_item_left_to_marshmallow(change):
+    assert schemas.fast_load(schemas.STEP_RESULT_FIXTURE, PLAN, {**FULL_ITEM, **change}) is None
+
+
+@pytest.mark.parametrize("key", ["id", "recordId", "stepType", "stepName", "status", "createdAt"])
+def test_missing_required_left_to_marshmallow(key):
+    item = dict(FULL_ITEM)
+    del item[key]
+
+    assert schemas.fast_load(schemas.STEP_RESULT_FIXTURE, PLAN, item) is None
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    base=st.sampled_from([make_step_result(1), FULL_ITEM]),
+    changes=st.dictionaries(st.sampled_from(KEYS + ["extra", "user_id"]), st.sampled_from(TRICKY_VALUES), max_size=4),
+    removed=st.sets(st.sampled_from(KEYS), max_size=3),
+)
+def test_same_outcome_as_marshmallow(base, changes, removed):
+    item = {key: value for key, value in {**base, **changes}.items() if key not in removed}
+
+    marshmallow_outcome, fast_outcome = load_both_ways(item)
+
+    assert fast_outcome == marshmallow_outcome
+
+
+@pytest.mark.parametrize("key, value", [(key, value) for key in KEYS for value in TRICKY_VALUES])
+def test_each_field_value_same_outcome(key, value):
+    marshmallow_outcome, fast_outcome = load_both_ways({**FULL_ITEM, key: value})
+
+    assert fast_outcome == marshmallow_outcome
