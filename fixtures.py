@@ -28,6 +28,9 @@ MAX_NESTING_DEPTH = 100
 
 # Rows per INSERT statement: 39 columns stay well under SQLite's limit of 32,766 variables.
 CHUNK_SIZE = 500
+# A load of this many step results, once it has written at least as many as the table held
+# before, drops the table's secondary indexes and rebuilds them before the commit.
+REBUILD_INDEXES_FROM_ROWS = 2_000
 
 
 class FixtureError(ValueError):
@@ -236,6 +239,7 @@ class FixtureLoader:
         self.counts = {"apiKeys": 0, "records": 0, "stepResults": 0}
         self._records = {}  # record id -> (organization_id, user_id, name), of this load and looked up
         self._step_results = []
+        self._index_sql = None  # the SQL of the step-result indexes, while they are dropped
 
     def add_api_key(self, item, location):
         loaded = _validate(API_KEY_FIXTURE, item, location)
@@ -278,13 +282,38 @@ class FixtureLoader:
         self._step_results.append(_step_result_columns(row))
         self.counts["stepResults"] += 1
         if len(self._step_results) >= CHUNK_SIZE:
-            self.flush()
+            self._write_step_results()
 
     def flush(self):
-        """Write the buffered step results."""
-        if self._step_results:
-            _upsert(StepResult, self._step_results)
-            self._step_results = []
+        """Write the buffered step results, and rebuild the step-result indexes if this load dropped them."""
+        self._write_step_results()
+        if self._index_sql is not None:
+            for sql in self._index_sql:
+                database.execute_sql(sql)
+            self._index_sql = None
+
+    def _write_step_results(self):
+        if not self._step_results:
+            return
+
+        if self._index_sql is None and self._rebuild_pays_off():
+            self._index_sql = models.drop_secondary_indexes(StepResult)
+        _upsert(StepResult, self._step_results)
+        self._step_results = []
+
+    def _rebuild_pays_off(self):
+        """Return True when rebuilding the step-result indexes costs less than updating them.
+
+        Building an index sorts every row of the table once, so the rule of thumb is that
+        it pays off when this load writes at least as many rows as the table held before.
+        SQLite's largest rowid bounds the row count from above, counting the rows that this
+        load has written so far. Like the index drop, this check is SQLite-specific.
+        """
+        loaded = self.counts["stepResults"]
+        if loaded < REBUILD_INDEXES_FROM_ROWS:
+            return False
+        largest_rowid = database.execute_sql(f"SELECT max(rowid) FROM {StepResult._meta.table_name}").fetchone()[0] or 0
+        return largest_rowid - loaded <= loaded
 
     def _record_of(self, row, location, create_record):
         record_id = row["record"]

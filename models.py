@@ -329,6 +329,26 @@ def is_empty():
     return not any(model.select().exists() for model in MODELS)
 
 
+def drop_secondary_indexes(model):
+    """Drop the indexes declared on ``model``'s table and return the SQL that recreates them.
+
+    SQLite-specific, for bulk loads: filling a table without its secondary indexes and then
+    building each index in one sorted pass is several times faster than updating every index
+    per row. Call it inside a transaction and run the returned SQL before the commit: SQLite's
+    DDL is transactional, so a failed or killed load keeps the old indexes, and readers of a
+    WAL database keep seeing the committed table with its indexes until the commit. The
+    primary key's automatic index has no SQL and is kept.
+    """
+    cursor = database.execute_sql(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        (model._meta.table_name,),
+    )
+    indexes = cursor.fetchall()
+    for name, _ in indexes:
+        database.execute_sql('DROP INDEX "{}"'.format(name.replace('"', '""')))
+    return [sql for _, sql in indexes]
+
+
 def find_api_key(key):
     """Return the stored, unrevoked API key for ``key``, or None.
 

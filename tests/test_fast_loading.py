@@ -1,6 +1,8 @@
-"""The fast path of fixture loading: it loads a step result exactly as marshmallow does,
-and leaves every item it might reject to marshmallow, so that the errors stay the same."""
+"""The fast paths of fixture loading: step results load exactly as marshmallow loads them,
+with every item it might reject left to marshmallow so that the errors stay the same, and
+large loads rebuild the step-result indexes to what they were."""
 
+import sqlite3
 from decimal import Decimal
 
 import pytest
@@ -9,8 +11,9 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 import fixtures
+import models
 import schemas
-from conftest import make_step_result
+from conftest import AUTH, RECORD_ID, make_step_result
 
 PLAN = schemas._STEP_RESULT_FIXTURE_PLAN
 KEYS = [key for _, key, _, _, _ in PLAN]
@@ -132,3 +135,92 @@ def test_each_field_value_same_outcome(key, value):
     marshmallow_outcome, fast_outcome = load_both_ways({**FULL_ITEM, key: value})
 
     assert fast_outcome == marshmallow_outcome
+
+
+# -- index rebuild of large loads -----------------------------------------------------------
+
+
+INDEX_SQL = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'step_result' ORDER BY name"
+
+
+def stored_indexes(database_path):
+    with sqlite3.connect(database_path) as connection:
+        return connection.execute(INDEX_SQL).fetchall()
+
+
+def step_results(count, start=0):
+    return [make_step_result(index) for index in range(start, start + count)]
+
+
+@pytest.fixture
+def small_rebuild(monkeypatch):
+    """Rebuild the indexes from 30 rows on, and record what another connection sees right after each drop."""
+    monkeypatch.setattr(fixtures, "REBUILD_INDEXES_FROM_ROWS", 30)
+    monkeypatch.setattr(fixtures, "CHUNK_SIZE", 10)
+    seen_by_reader = []
+    drop = models.drop_secondary_indexes
+
+    def drop_and_look(model):
+        statements = drop(model)
+        seen_by_reader.append(stored_indexes(models.database.database))
+        return statements
+
+    monkeypatch.setattr(models, "drop_secondary_indexes", drop_and_look)
+    return seen_by_reader
+
+
+def test_rebuild_restores_indexes(seeded, database_path, small_rebuild):
+    before = stored_indexes(database_path)
+
+    seeded({"stepResults": step_results(100)})
+
+    assert small_rebuild and stored_indexes(database_path) == before
+
+
+def test_reader_sees_indexes_while_dropped(seeded, database_path, small_rebuild):
+    before = stored_indexes(database_path)
+
+    seeded({"stepResults": step_results(100)})
+
+    assert small_rebuild == [before]
+
+
+def test_failed_rebuild_load_keeps_indexes(seeded, database_path, small_rebuild):
+    before = stored_indexes(database_path)
+    items = step_results(100) + [make_step_result(100, status="done")]
+
+    with pytest.raises(fixtures.FixtureError):
+        seeded({"stepResults": items})
+
+    assert small_rebuild and stored_indexes(database_path) == before
+
+
+def test_failed_rebuild_load_stores_nothing(seeded, database_path, small_rebuild):
+    items = step_results(100) + [make_step_result(100, status="done")]
+
+    with pytest.raises(fixtures.FixtureError):
+        seeded({"stepResults": items})
+
+    with sqlite3.connect(database_path) as connection:
+        assert connection.execute("SELECT count(*) FROM step_result").fetchone() == (0,)
+
+
+def test_small_load_onto_large_table_keeps_indexes(seeded, small_rebuild):
+    seeded({"stepResults": step_results(100)})
+    small_rebuild.clear()
+
+    seeded({"stepResults": step_results(40, start=100)})
+
+    assert small_rebuild == []
+
+
+def test_rebuilt_load_reads_back(seeded, client, small_rebuild):
+    seeded({"stepResults": step_results(100)})
+
+    response = client.get(
+        f"/v1/records/{RECORD_ID}/step-results?sortBy=stepName&sortOrder=asc&limit=100", headers=AUTH
+    )
+
+    assert [row["id"] for row in response.get_json()["data"]] == sorted(
+        (f"step_result_{index:05d}" for index in range(100)), key=lambda name: f"Step {int(name[-5:])}"
+    )
