@@ -5,6 +5,7 @@ Python names are snake_case; each field's ``data_key`` is the camelCase name of 
 """
 
 import re
+from datetime import datetime
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validates_schema
 
@@ -476,12 +477,31 @@ def _fast_raw(field):
     return lambda value: value
 
 
+# The form in which the API writes timestamps, in UTC with "Z" and with or without
+# milliseconds. C's datetime.fromisoformat parses it about 4 times as fast as
+# values.parse_date_time, which parses every other form.
+_API_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{3})?Z")
+
+
+def parse_timestamp_quickly(value):
+    """Parse a timestamp into epoch milliseconds as ``values.parse_date_time`` does.
+
+    :raise values.InvalidValue: as ``values.parse_date_time`` raises it.
+    """
+    if isinstance(value, str) and _API_TIMESTAMP.fullmatch(value):
+        try:
+            return (datetime.fromisoformat(value) - values.EPOCH) // values.ONE_MS
+        except ValueError:
+            pass  # not a calendar date, such as year 0000 or February 30: parse_date_time words the error
+    return values.parse_date_time(value)
+
+
 # Exact classes only: a subclass may change what a field accepts.
 _FAST_CHECKS = {
     StrictString: _fast_string,
     Choice: _fast_choice,
     StrictInteger: _fast_integer,
-    Timestamp: _fast_conversion(values.parse_date_time),
+    Timestamp: _fast_conversion(parse_timestamp_quickly),
     Cost: _fast_conversion(values.parse_cost),
     fields.Raw: _fast_raw,
 }

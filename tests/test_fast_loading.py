@@ -3,6 +3,7 @@ with every item it might reject left to marshmallow so that the errors stay the 
 large loads rebuild the step-result indexes to what they were."""
 
 import sqlite3
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -13,6 +14,7 @@ from marshmallow import ValidationError
 import fixtures
 import models
 import schemas
+import values
 from conftest import AUTH, RECORD_ID, make_step_result
 
 PLAN = schemas._STEP_RESULT_FIXTURE_PLAN
@@ -135,6 +137,49 @@ def test_each_field_value_same_outcome(key, value):
     marshmallow_outcome, fast_outcome = load_both_ways({**FULL_ITEM, key: value})
 
     assert fast_outcome == marshmallow_outcome
+
+
+def parse_both_ways(text):
+    """Return what ``values.parse_date_time`` and the quick parse return or raise, each as
+    ``("parsed", milliseconds)`` or ``("invalid", message)``."""
+    outcomes = []
+    for parse in (values.parse_date_time, schemas.parse_timestamp_quickly):
+        try:
+            outcomes.append(("parsed", parse(text)))
+        except values.InvalidValue as error:
+            outcomes.append(("invalid", str(error)))
+    return outcomes
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-06-01T10:00:00Z", "2024-06-01T10:00:00.123Z", "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999Z", "0000-01-01T00:00:00Z", "2023-02-29T00:00:00Z",
+        "2024-02-29T23:59:59Z", "2024-06-01T24:00:00Z", "2024-06-01T23:60:00Z",
+        "2024-06-01T23:00:60Z", "2024-06-01T10:00:00.12Z", "2024-06-01T10:00:00.1234Z",
+        "2024-06-01t10:00:00Z", "2024-06-01T10:00:00z", "2024-06-01 10:00:00Z",
+        "2024-06-01T10:00Z", "2024-13-01T10:00:00Z", "2024-06-01T10:00:00+00:00",
+        "２０２４-06-01T10:00:00Z", "2024-06-01T10:00:00Z ", "",
+    ],
+)
+def test_quick_timestamp_same_as_values(text):
+    expected, quick = parse_both_ways(text)
+
+    assert quick == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59, 999999)))
+def test_quick_timestamp_any_moment(moment):
+    text = (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}"
+        f":{moment.second:02d}.{moment.microsecond // 1000:03d}Z"
+    )
+
+    expected, quick = parse_both_ways(text)
+
+    assert quick == expected
 
 
 # -- index rebuild of large loads -----------------------------------------------------------
