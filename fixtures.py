@@ -68,6 +68,9 @@ def parse_json(text):
     :raise FixtureError: for NaN, Infinity, a number out of range, or nesting too deep to parse.
     """
     try:
+        if isinstance(text, str) and not text.startswith("\ufeff"):
+            return _DECODER.decode(text)
+        # json.loads rejects a byte order mark with its own message
         return json.loads(text, parse_constant=_reject_constant, parse_float=_parse_finite_float)
     except (json.JSONDecodeError, FixtureError):
         raise
@@ -106,6 +109,11 @@ def _parse_finite_float(text):
     if not math.isfinite(number):
         raise FixtureError(f"invalid JSON: the number {text} is too large for a 64-bit float; write it as a string")
     return number
+
+
+# One decoder for every line of a JSON Lines file: json.loads builds a new one on each call
+# that passes options.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_finite_float)
 
 
 def load_fixture_file(path):
@@ -415,7 +423,7 @@ def _or_default(value, default):
 
 def _step_result_columns(row):
     """Add the defaults and derived columns of a validated step result."""
-    columns = {name: None for name in STEP_RESULT_FIXTURE.fields}
+    columns = dict.fromkeys(STEP_RESULT_FIXTURE.fields)
     columns.update(row)
 
     cost = columns["estimated_cost"]
@@ -437,9 +445,10 @@ def _upsert(model, rows):
         return
 
     converters = [(index, field.db_value) for index, field in enumerate(fields) if sqlcache.converts_values(field)]
+    field_names = [field.name for field in fields]
     bound = []
     for row in rows:
-        row_values = [row[field.name] for field in fields]
+        row_values = [row[name] for name in field_names]
         for index, convert in converters:
             row_values[index] = convert(row_values[index])
         bound.append(row_values)
