@@ -1,7 +1,8 @@
 """Peewee models over the mock's SQLite file: API keys, records and step results.
 
 Queries use peewee expressions only, with no SQLite-specific SQL, so that another
-backend can be bound to ``database`` later.
+backend can be bound to ``database`` later. The one exception is
+``drop_secondary_indexes``, which only speeds up large fixture loads.
 """
 
 import hashlib

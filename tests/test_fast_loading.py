@@ -1,6 +1,6 @@
-"""The fast paths of fixture loading: step results load exactly as marshmallow loads them,
-with every item it might reject left to marshmallow so that the errors stay the same, and
-large loads rebuild the step-result indexes to what they were."""
+"""The fast paths of fixture loading. Step results load exactly as marshmallow loads them,
+and every item the fast path might reject goes to marshmallow, so the errors stay the same.
+Large loads rebuild the step-result indexes exactly as they were."""
 
 import sqlite3
 from datetime import datetime
@@ -76,13 +76,13 @@ def load_both_ways(item):
         except ValidationError as error:
             outcomes.append(("invalid", error.normalized_messages()))
         else:
-            # repr tells Decimal("1.0") from Decimal("1.00"), and the list keeps the order
+            # repr distinguishes Decimal("1.0") from Decimal("1.00"), and the list keeps the order
             outcomes.append(("loaded", [(name, type(value), repr(value)) for name, value in loaded.items()]))
     return outcomes
 
 
 def test_plan_covers_every_field():
-    assert PLAN is not None and len(PLAN) == len(schemas.STEP_RESULT_FIXTURE.fields)
+    assert len(PLAN) == len(schemas.STEP_RESULT_FIXTURE.fields)
 
 
 @pytest.mark.parametrize("item", [make_step_result(1), FULL_ITEM], ids=["required only", "every field"])
@@ -219,7 +219,8 @@ def test_rebuild_restores_indexes(seeded, database_path, small_rebuild):
 
     seeded({"stepResults": step_results(100)})
 
-    assert small_rebuild and stored_indexes(database_path) == before
+    assert small_rebuild
+    assert stored_indexes(database_path) == before
 
 
 def test_reader_sees_indexes_while_dropped(seeded, database_path, small_rebuild):
@@ -237,7 +238,8 @@ def test_failed_rebuild_load_keeps_indexes(seeded, database_path, small_rebuild)
     with pytest.raises(fixtures.FixtureError):
         seeded({"stepResults": items})
 
-    assert small_rebuild and stored_indexes(database_path) == before
+    assert small_rebuild
+    assert stored_indexes(database_path) == before
 
 
 def test_failed_rebuild_load_stores_nothing(seeded, database_path, small_rebuild):
