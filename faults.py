@@ -149,14 +149,9 @@ def validate_fault(document):
     try:
         return FAULT_SCHEMA.load(document)
     except ValidationError as error:
-        details = {name: _first(messages) for name, messages in error.normalized_messages().items()}
+        messages = error.normalized_messages()
+        details = {name: schemas.first_message(problem) for name, problem in messages.items()}
         raise FaultError(details) from None
-
-
-def _first(messages):
-    while isinstance(messages, (list, dict)):
-        messages = next(iter(messages.values())) if isinstance(messages, dict) else messages[0]
-    return {"Unknown field.": "unknown field"}.get(str(messages), str(messages))
 
 
 # -- the schedule ----------------------------------------------------------------------------

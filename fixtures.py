@@ -14,7 +14,7 @@ import models
 import sqlcache
 import values
 from models import ApiKey, Record, StepResult, database
-from schemas import API_KEY_FIXTURE, RECORD_FIXTURE, STEP_RESULT_FIXTURE, load_step_result_fixture, show
+from schemas import API_KEY_FIXTURE, RECORD_FIXTURE, STEP_RESULT_FIXTURE, first_message, load_step_result_fixture, show
 
 logger = logging.getLogger("runtype_mock")
 
@@ -381,7 +381,7 @@ def _validate(schema, item, location, *, load=None):
         messages = error.normalized_messages()
         ordered = [key for key in _field_order(schema, item) if key in messages]
         name = ordered[0] if ordered else next(iter(messages))
-        raise FixtureError(f"{location}.{name}: {_describe(messages[name])}") from None
+        raise FixtureError(f"{location}.{name}: {first_message(messages[name])}") from None
 
 
 def _json_type(value):
@@ -401,20 +401,6 @@ def _field_order(schema, item):
     """Field names in the schema's order, then unknown names in the item's order."""
     known = [field.data_key or name for name, field in schema.fields.items()]
     return known + [name for name in item if name not in known]
-
-
-def _describe(messages):
-    message = messages[0] if isinstance(messages, list) else next(iter(messages.values()))
-    if isinstance(message, (list, dict)):
-        return _describe(message)
-
-    replacements = {
-        "Missing data for required field.": "missing required field",
-        "Field may not be null.": "must not be null",
-        "Unknown field.": "unknown field",
-        "Not a valid list.": "expected a JSON list",
-    }
-    return replacements.get(message, message)
 
 
 def _or_default(value, default):

@@ -345,7 +345,7 @@ def load_query(arguments):
         loaded = STEP_RESULT_QUERY.load(raw)
     except ValidationError as error:
         for name, messages in error.normalized_messages().items():
-            details.setdefault(name, _first_message(messages))
+            details.setdefault(name, first_message(messages))
         raise QueryParameterError(_in_parameter_order(details)) from None
 
     if details:
@@ -370,10 +370,20 @@ def _collect_parameters(arguments):
     return raw, details
 
 
-def _first_message(messages):
+# marshmallow's built-in messages, in the words the rest of the service's messages use
+_STANDARD_WORDS = {
+    "Missing data for required field.": "missing required field",
+    "Field may not be null.": "must not be null",
+    "Unknown field.": "unknown field",
+    "Not a valid list.": "expected a JSON list",
+}
+
+
+def first_message(messages):
+    """Return the first message of a marshmallow error's nested messages, in standard words."""
     while isinstance(messages, (list, dict)):
         messages = next(iter(messages.values())) if isinstance(messages, dict) else messages[0]
-    return str(messages)
+    return _STANDARD_WORDS.get(str(messages), str(messages))
 
 
 def _in_parameter_order(details):
