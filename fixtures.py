@@ -95,7 +95,7 @@ class JsonFloat(float):
     """A JSON number with a fraction or exponent that keeps its written text.
 
     ``estimatedCost`` is read from ``text``, so a cost written as a JSON number with more
-    digits than a float holds keeps them all.
+    digits than a float can represent keeps them all.
     """
 
     def __new__(cls, text):

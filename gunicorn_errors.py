@@ -1,7 +1,7 @@
-"""Requests that gunicorn rejects before they reach the app: answer them in JSON like the
+"""Requests that gunicorn rejects before they reach the app: respond to them in JSON like the
 app's own errors, and keep the contents of malformed header lines out of the log.
 
-Gunicorn answers a request line over 4094 bytes, a header value with a control character
+Gunicorn responds to a request line over 4094 bytes, a header value with a control character
 or a header line without a colon by itself, with an HTML page. Its warning for a header
 line without a colon quotes the whole line, which may be ``Authorization Bearer <key>``.
 """
@@ -18,8 +18,8 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 def install():
-    """Make gunicorn's error answers JSON and filter its log; call before it serves."""
-    # NOTE: gunicorn 27 has no setting for the body of its own error answers. Its workers
+    """Make gunicorn's error responses JSON and filter its log; call before it serves."""
+    # NOTE: gunicorn 27 has no setting for the body of its own error responses. Its workers
     # write them through util.write_error alone, so replacing that function is enough.
     util.write_error = write_json_error
     error_log = logging.getLogger("gunicorn.error")
@@ -34,7 +34,7 @@ def write_json_error(sock, status_int, reason, mesg):
     phrase and gunicorn's message, which may quote the rejected request line.
     """
     message = f"{reason}: {mesg}" if mesg else reason
-    body = json.dumps({"error": message}).encode("ascii")
+    body = json.dumps({"error": message}, separators=(",", ":")).encode("ascii")
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\n"
         "Connection: close\r\n"

@@ -221,7 +221,7 @@ def init_database(path):
     A missing file is created with every table; an older schema is migrated in place.
 
     :raise DatabaseOpenError: when the folder is missing, the file cannot be read and written,
-        is not a SQLite database, holds another program's tables or a newer schema version.
+        is not a SQLite database, contains another program's tables or a newer schema version.
     """
     path = str(path)
     _check_location(path)

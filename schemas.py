@@ -26,7 +26,7 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 
 # SQLite and PostgreSQL integers are signed 64-bit. The largest offset leaves room for the
-# extra row that tells whether more rows exist.
+# extra row that shows whether more rows exist.
 MAX_INTEGER = 2**63 - 1
 MAX_OFFSET = MAX_INTEGER - MAX_LIMIT - 1
 

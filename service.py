@@ -64,7 +64,7 @@ def create_app(config=None):
     register_request_logging(app)
     register_error_handlers(app)
     register_cors(app)
-    # Merging slashes would answer an id sent as "a%2F" or "a%2F%2Fb" with a redirect to
+    # Merging slashes would respond to an id sent as "a%2F" or "a%2F%2Fb" with a redirect to
     # another record's path, so it is off.
     # NOTE: werkzeug's path converter never matches an id that starts with "/" (sent as
     # %2F...); such a request gets the JSON 404 for an unknown path.
@@ -102,7 +102,7 @@ def prepare_database(path, fixture_paths=(), seed_demo=None):
             )
 
         logger.info(
-            "Database %s holds %d records and %d step results",
+            "Database %s contains %d records and %d step results",
             path, models.Record.select().count(), models.StepResult.select().count(),
         )
 
@@ -242,7 +242,8 @@ def _standard_message(error):
     if error.code == 404:
         return f"Not found: no route for {request.method} {schemas.show(request.path)}"
     if error.code == 405:
-        return f"Method {request.method} not allowed; allowed: {error.valid_methods and ', '.join(error.valid_methods)}"
+        allowed = ", ".join(error.valid_methods or ())
+        return f"Method {request.method} not allowed; allowed: {allowed}"
     return f"{error.name}: {error.description}"
 
 

@@ -1,7 +1,7 @@
 """The pytest plugin, used as another project uses it, and the values its helpers fill in.
 
 The suites under ``examples/`` and in temporary folders run in a separate pytest process with
-the repository on ``PYTHONPATH``, which is how the README says another project runs them.
+the repository on ``PYTHONPATH``, which is how the README tells another project to run them.
 """
 
 import os
